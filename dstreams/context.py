@@ -1,0 +1,293 @@
+"""StreamingContext: sources, start/stop/await_termination, on a dask.distributed Client."""
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import weakref
+
+from ._util import fmt_ms, to_ms
+from .dstream.graph import DStreamGraph
+from .dstream.input import InputInfoTracker
+from .listener import ListenerBus
+from .scheduler.clock import SystemClock
+from .scheduler.generator import JobGenerator
+from .scheduler.jobs import JobScheduler
+
+logger = logging.getLogger("dstreams")
+
+
+class StreamingContextState(enum.Enum):
+    INITIALIZED = "initialized"
+    ACTIVE = "active"
+    STOPPED = "stopped"
+
+
+# one active context per Dask scheduler, as Spark allows one per JVM
+_active: dict[str, weakref.ref] = {}
+_active_lock = threading.Lock()
+
+
+class StreamingContext:
+    """The entry point: cuts its inputs into a micro-batch every ``batch_interval`` and runs the jobs.
+
+    Parameters
+    ----------
+    client : distributed.Client, str or None
+        The Dask cluster to run on: a ``Client``, a scheduler address (``"tcp://host:8786"``), or None
+        for an in-process ``LocalCluster`` that the context creates, owns and closes on ``stop()``.
+    batch_interval : float or timedelta
+        Seconds between batches (default 1.0).
+    clock : Clock, optional
+        Where time comes from; tests pass a :class:`dstreams.testing.ManualClock`.
+
+    Examples
+    --------
+    >>> import operator
+    >>> from dstreams import StreamingContext
+    >>> from dstreams.testing import ManualClock, run_batches
+    >>> with StreamingContext(batch_interval=1, clock=ManualClock()) as ssc:  # doctest: +SKIP
+    ...     out = []
+    ...     lines = ssc.queue_stream([["a b", "a"], ["b"]])
+    ...     counts = lines.flat_map(str.split).map(lambda w: (w, 1)).reduce_by_key(operator.add)
+    ...     counts.foreach_rdd(lambda rdd: out.append(sorted(rdd.collect())))
+    ...     run_batches(ssc, 2)
+    >>> out  # doctest: +SKIP
+    [[('a', 2), ('b', 1)], [('b', 1)]]
+    """
+
+    def __init__(self, client=None, batch_interval=1.0, clock=None):
+        self.batch_ms = to_ms(batch_interval, "batch_interval")
+        self.clock = clock if clock is not None else SystemClock()
+        self._owns_client = False
+        self._cluster = None
+        self.client = self._connect(client)
+        self._graph = DStreamGraph(self.batch_ms)
+        self._bus = ListenerBus()
+        self._input_info = InputInfoTracker()
+        self._state = StreamingContextState.INITIALIZED
+        self._state_lock = threading.RLock()
+        self._terminated = threading.Event()
+        self._error: BaseException | None = None
+        self.checkpoint_dir: str | None = None
+        self._scheduler: JobScheduler | None = None
+        self._generator: JobGenerator | None = None
+        self.zero_time: int | None = None
+
+    # -- cluster ---------------------------------------------------------------------------
+    def _connect(self, client):
+        from distributed import Client, LocalCluster
+
+        if client is None:
+            self._cluster = LocalCluster(processes=False, dashboard_address=None)
+            self._owns_client = True
+            return Client(self._cluster, set_as_default=False)
+        if isinstance(client, str):
+            self._owns_client = True
+            try:
+                return Client(client, set_as_default=False, timeout="10s")
+            except OSError as e:
+                raise ConnectionError(
+                    f"could not reach a Dask scheduler at {client!r}: {e}; start one with `dask scheduler` "
+                    "or pass client=None for an in-process LocalCluster"
+                ) from e
+        if isinstance(client, Client):
+            return client
+        raise TypeError(
+            f"client must be a distributed.Client, a scheduler address string or None, got "
+            f"{type(client).__name__}"
+        )
+
+    @property
+    def batch_interval(self) -> float:
+        """Seconds between batches."""
+        return self.batch_ms / 1000.0
+
+    @property
+    def state(self) -> StreamingContextState:
+        """INITIALIZED, ACTIVE or STOPPED."""
+        return self._state
+
+    def default_parallelism(self, n_records: int | None = None) -> int:
+        """Partitions for data made on the driver: the cluster's thread count, at most one per record."""
+        try:
+            threads = sum(self.client.nthreads().values()) or 1
+        except Exception:
+            threads = 1
+        if n_records is None:
+            return threads
+        return max(1, min(threads, n_records))
+
+    # -- sources ---------------------------------------------------------------------------
+    def queue_stream(self, batches, one_at_a_time: bool = True, default=None):
+        """A stream whose batches are taken from ``batches`` (lists of records or RDDs).
+
+        Examples
+        --------
+        >>> stream = ssc.queue_stream([[1, 2], [3]])  # doctest: +SKIP
+        """
+        from .sources.queue import QueueInputDStream
+
+        return QueueInputDStream(self, batches, one_at_a_time, default)
+
+    def text_file_stream(self, directory: str, new_files_only: bool = True, file_filter=None):
+        """Lines of the new files that appear in ``directory`` (any fsspec URL), Spark's rules."""
+        from .sources.files import FileInputDStream
+
+        return FileInputDStream(self, directory, new_files_only, file_filter)
+
+    def parallelize(self, data, num_partitions: int | None = None):
+        """An RDD of ``data`` on this context's cluster (Spark's ``sc.parallelize``)."""
+        from .rdd import RDD
+
+        data = list(data)
+        return RDD.from_list(data, num_partitions or self.default_parallelism(len(data)), self.client)
+
+    def union(self, *streams):
+        """The records of all ``streams`` (same slide duration), batch by batch."""
+        from .dstream.transformed import UnionDStream
+
+        return UnionDStream(list(streams))
+
+    # -- settings --------------------------------------------------------------------------
+    def remember(self, duration) -> None:
+        """Keep every stream's generated RDDs for at least ``duration`` (for ad-hoc queries)."""
+        self._graph.set_remember(to_ms(duration, "remember duration"))
+
+    def checkpoint(self, directory: str | None) -> None:
+        """Set the checkpoint directory (any fsspec URL); stateful operators need one."""
+        self._require_state(StreamingContextState.INITIALIZED, "checkpoint()")
+        if directory is not None:
+            import fsspec
+
+            fs, root = fsspec.core.url_to_fs(directory)
+            fs.makedirs(root, exist_ok=True)
+        self.checkpoint_dir = directory
+
+    def add_listener(self, listener) -> None:
+        """Register a :class:`dstreams.StreamingListener`."""
+        self._bus.add(listener)
+
+    def remove_listener(self, listener) -> None:
+        self._bus.remove(listener)
+
+    # -- life cycle ------------------------------------------------------------------------
+    def _require_state(self, state, what):
+        if self._state is not state:
+            hint = {
+                StreamingContextState.ACTIVE: "it is already running",
+                StreamingContextState.STOPPED: "it was stopped; a stopped context cannot be restarted, "
+                "create a new StreamingContext",
+            }.get(self._state, "")
+            raise RuntimeError(f"cannot call {what} on a StreamingContext in state {self._state.value}: {hint}")
+
+    def start(self) -> None:
+        """Start generating and running batches; returns at once (it never blocks a notebook)."""
+        with self._state_lock:
+            if self._state is StreamingContextState.ACTIVE:
+                logger.warning("StreamingContext.start() called on an active context; ignored")
+                return
+            self._require_state(StreamingContextState.INITIALIZED, "start()")
+            self._graph.validate()
+            key = self.client.scheduler.address
+            with _active_lock:
+                other = _active.get(key)
+                if other is not None and other() is not None and other()._state is StreamingContextState.ACTIVE:
+                    raise RuntimeError(
+                        f"another StreamingContext is already active on the Dask scheduler {key}; stop it "
+                        "(ssc.stop(stop_client=False)) before starting a new one, or use another cluster"
+                    )
+                _active[key] = weakref.ref(self)
+            self._scheduler = JobScheduler(self.clock, self._bus, self._on_batch_done, self._on_error)
+            self._generator = JobGenerator(self._graph, self.clock, self.batch_ms, self._scheduler,
+                                           self._input_info)
+            try:
+                self.zero_time = self._generator.start()
+            except BaseException:
+                self._release_active()
+                self._scheduler.stop(graceful=False)
+                raise
+            self._state = StreamingContextState.ACTIVE
+            logger.info("StreamingContext started: %s", self._graph.describe())
+        self._bus.post("on_streaming_started", self.zero_time + self.batch_ms)
+
+    def _on_batch_done(self, time_ms):
+        self._generator.clear(time_ms)
+
+    def _on_error(self, error):
+        if self._error is None:
+            self._error = error
+        logger.error("dstreams: %s", error)
+        self._bus.post("on_streaming_error", error)
+        # stop from another thread: this one is the job executor, which stop() joins
+        threading.Thread(target=self._stop_streaming, args=(False,), name="dstreams-stop-on-error",
+                         daemon=True).start()
+
+    def stop(self, stop_client: bool | None = None, graceful: bool = False) -> None:
+        """Stop the stream; idempotent.
+
+        Parameters
+        ----------
+        stop_client : bool, optional
+            Close the Dask client too. Default: only when the context created it (``client=None`` or
+            an address); pass True to close a client you gave, False to keep an owned one.
+        graceful : bool
+            Finish every batch already generated before returning (Spark's ``stopGracefully``).
+        """
+        self._stop_streaming(graceful)
+        if stop_client is None:
+            stop_client = self._owns_client
+        if stop_client:
+            self._close_client()
+
+    def _stop_streaming(self, graceful: bool) -> None:
+        with self._state_lock:
+            if self._state is StreamingContextState.INITIALIZED:
+                self._state = StreamingContextState.STOPPED
+                self._terminated.set()
+                return
+            if self._state is StreamingContextState.STOPPED:
+                return
+            self._state = StreamingContextState.STOPPED
+        self._generator.stop(graceful)
+        self._scheduler.stop(graceful)
+        self._graph.stop()
+        self._release_active()
+        self._bus.post("on_streaming_stopped")
+        self._terminated.set()
+        logger.info("StreamingContext stopped%s", " gracefully" if graceful else "")
+
+    def _release_active(self):
+        with _active_lock:
+            ref = _active.get(self.client.scheduler.address)
+            if ref is not None and ref() is self:
+                del _active[self.client.scheduler.address]
+
+    def _close_client(self):
+        client, cluster = self.client, self._cluster
+        try:
+            client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
+                self._cluster = None
+
+    def await_termination(self, timeout: float | None = None) -> bool:
+        """Wait until the context stops; re-raise the failure that stopped it.
+
+        Returns True when it stopped, False when ``timeout`` seconds passed first.
+        """
+        done = self._terminated.wait(timeout)
+        if self._error is not None:
+            raise self._error
+        return done
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __repr__(self):
+        return (f"<StreamingContext {self._state.value}, batch {fmt_ms(self.batch_ms)}, "
+                f"scheduler {self.client.scheduler.address}>")

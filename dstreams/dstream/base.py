@@ -1,0 +1,337 @@
+"""DStream: a recipe that, given a batch time, produces the RDD of that batch.
+
+Shared behaviour lives here once: time validation, caching generated RDDs, remember durations,
+persistence and the fluent methods. Each operator family is a tiny subclass in a sibling module.
+"""
+from __future__ import annotations
+
+import threading
+
+from .._util import fmt_ms, ms_to_datetime, time_to_ms, to_ms
+
+
+class DStream:
+    """A discretized stream: a sequence of RDDs, one per batch interval (or slide).
+
+    Subclasses set :attr:`dependencies` and :attr:`slide_ms` and implement :meth:`compute`.
+    """
+
+    #: short operator name used in task keys and messages
+    op = "dstream"
+
+    def __init__(self, ssc, dependencies=()):
+        self.ssc = ssc
+        self.dependencies = list(dependencies)
+        for d in self.dependencies:
+            if d.ssc is not ssc:
+                raise ValueError(
+                    f"cannot combine streams of two StreamingContexts ({self!r} and {d!r}); "
+                    "build every stream of a graph from one context"
+                )
+        self.id = ssc._graph.register(self)
+        self.generated: dict[int, object] = {}
+        self.zero_time: int | None = None
+        self.remember_ms: int | None = None
+        self.must_persist = False
+        self.checkpoint_ms: int | None = None
+        self._lock = threading.RLock()
+        self.name = f"{self.op}-{self.id}"
+
+    def __repr__(self):
+        return f"<{type(self).__name__} '{self.name}'>"
+
+    # -- the recipe ------------------------------------------------------------------------
+    @property
+    def slide_ms(self) -> int:
+        """Interval between the RDDs of this stream, in ms (a multiple of the batch interval)."""
+        return self.dependencies[0].slide_ms
+
+    @property
+    def slide_duration(self) -> float:
+        return self.slide_ms / 1000.0
+
+    def compute(self, time_ms: int):
+        """Build (never run) the RDD for ``time_ms``, or return None when there is none."""
+        raise NotImplementedError
+
+    def rdd_name(self, time_ms: int, op: str | None = None) -> str:
+        """Readable, deterministic, per-batch unique graph name: ``f"{op}-{stream_id}-{batch_ms}"``."""
+        return f"{op or self.op}-{self.id}-{time_ms}"
+
+    def is_time_valid(self, time_ms: int) -> bool:
+        if self.zero_time is None:
+            raise RuntimeError(f"{self!r} has not been initialized: start the StreamingContext first")
+        return time_ms > self.zero_time and (time_ms - self.zero_time) % self.slide_ms == 0
+
+    def get_or_compute(self, time_ms: int):
+        """The RDD of ``time_ms``, generated once and cached until cleared."""
+        with self._lock:
+            if time_ms in self.generated:
+                return self.generated[time_ms]
+            if not self.is_time_valid(time_ms):
+                return None
+            rdd = self.compute(time_ms)
+            if rdd is not None and self.must_persist:
+                rdd = rdd.persist()
+            self.generated[time_ms] = rdd
+            return rdd
+
+    # -- graph life cycle ------------------------------------------------------------------
+    def initialize(self, zero_time: int) -> None:
+        if self.zero_time is not None and self.zero_time != zero_time:
+            raise RuntimeError(f"{self!r} was initialized twice with different zero times")
+        self.zero_time = zero_time
+        self.remember_ms = max(self.remember_ms or 0, self.slide_ms)
+        if self.checkpoint_ms is not None:
+            self.remember_ms = max(self.remember_ms, 2 * self.checkpoint_ms)
+        for d in self.dependencies:
+            d.remember(self.parent_remember_ms())
+            d.initialize(zero_time)
+
+    def remember(self, duration_ms: int | None) -> None:
+        """Keep generated RDDs at least ``duration_ms`` (and make parents keep what this needs)."""
+        if duration_ms is not None and (self.remember_ms is None or duration_ms > self.remember_ms):
+            self.remember_ms = duration_ms
+        for d in self.dependencies:
+            d.remember(self.parent_remember_ms())
+
+    def parent_remember_ms(self) -> int | None:
+        """How long parents must remember their RDDs for this stream: its own remember duration."""
+        return self.remember_ms
+
+    def validate_at_start(self) -> None:
+        """Refuse a badly configured stream when the context starts (override to add checks)."""
+        if self.checkpoint_ms is not None and self.checkpoint_ms % self.slide_ms:
+            raise ValueError(
+                f"checkpoint interval {fmt_ms(self.checkpoint_ms)} of stream '{self.name}' is not a "
+                f"multiple of its slide {fmt_ms(self.slide_ms)}; use a multiple such as "
+                f"{fmt_ms(self.slide_ms * max(1, round(self.checkpoint_ms / self.slide_ms)))}"
+            )
+
+    def clear_metadata(self, time_ms: int) -> None:
+        """Forget RDDs older than the remember duration, releasing persisted data."""
+        with self._lock:
+            old = [t for t in self.generated if t <= time_ms - self.remember_ms]
+            for t in old:
+                rdd = self.generated.pop(t)
+                if rdd is not None and getattr(rdd, "is_persisted", False):
+                    rdd.unpersist()
+        for d in self.dependencies:
+            d.clear_metadata(time_ms)
+
+    def stop(self) -> None:
+        """Release everything generated (called when the context stops)."""
+        with self._lock:
+            for rdd in self.generated.values():
+                if rdd is not None and getattr(rdd, "is_persisted", False):
+                    rdd.unpersist()
+            self.generated.clear()
+
+    # -- checks used by the fluent methods -------------------------------------------------
+    def _check_duration(self, duration, what: str) -> int:
+        ms = to_ms(duration, f"{what} of stream '{self.name}'")
+        if ms % self.slide_ms:
+            mult = self.slide_ms * max(1, round(ms / self.slide_ms))
+            raise ValueError(
+                f"{what} {fmt_ms(ms)} of stream '{self.name}' is not a multiple of its slide interval "
+                f"{fmt_ms(self.slide_ms)} (the batch interval for input streams); use a multiple such as "
+                f"{fmt_ms(mult)}"
+            )
+        return ms
+
+    def _require_not_started(self, what: str) -> None:
+        self.ssc._graph.require_not_started(what)
+
+    # -- persistence and checkpoints -------------------------------------------------------
+    def persist(self, storage_level=None):
+        """Keep each generated RDD on the cluster, so several operations on it compute it once."""
+        self._require_not_started("persist()")
+        self.must_persist = True
+        return self
+
+    def cache(self):
+        """Same as :meth:`persist`."""
+        return self.persist()
+
+    def checkpoint(self, interval):
+        """Checkpoint this stream's RDDs every ``interval`` (a multiple of its slide duration).
+
+        Saving data checkpoints needs ``ssc.checkpoint(directory)``; stateful streams use it to
+        bound their lineage.
+        """
+        self._require_not_started("checkpoint()")
+        self.checkpoint_ms = self._check_duration(interval, "checkpoint interval")
+        self.persist()
+        return self
+
+    def slice(self, begin, end) -> list:
+        """The RDDs generated for the batch times in ``[begin, end]`` (datetimes or ms)."""
+        b, e = time_to_ms(begin), time_to_ms(end)
+        if self.zero_time is None:
+            raise RuntimeError("slice() needs a started StreamingContext")
+        if b > e:
+            raise ValueError(f"slice() begin {ms_to_datetime(b)} is after end {ms_to_datetime(e)}")
+        first = self.zero_time + ((b - self.zero_time + self.slide_ms - 1) // self.slide_ms) * self.slide_ms
+        out = []
+        t = max(first, self.zero_time + self.slide_ms)
+        while t <= e:
+            rdd = self.get_or_compute(t)
+            if rdd is not None:
+                out.append(rdd)
+            t += self.slide_ms
+        return out
+
+    # -- fluent API: each is one line that builds a small subclass --------------------------
+    def map(self, f):
+        """Apply ``f`` to every record: ``stream.map(lambda x: x * 2)``."""
+        return _t.PerRDD(self, "map", lambda rdd, name: rdd.map(f, name=name))
+
+    def flat_map(self, f):
+        """Apply ``f`` to every record and flatten: ``lines.flat_map(str.split)``."""
+        return _t.PerRDD(self, "flat-map", lambda rdd, name: rdd.flat_map(f, name=name))
+
+    def filter(self, f):
+        """Keep the records for which ``f`` is true: ``words.filter(str.isalpha)``."""
+        return _t.PerRDD(self, "filter", lambda rdd, name: rdd.filter(f, name=name))
+
+    def map_partitions(self, f):
+        """Apply ``f(iterator)`` to each partition of each batch."""
+        return _t.PerRDD(self, "map-partitions", lambda rdd, name: rdd.map_partitions(f, name=name))
+
+    def map_partitions_with_index(self, f):
+        """Apply ``f(index, iterator)`` to each partition of each batch."""
+        return _t.PerRDD(self, "map-partitions-with-index",
+                         lambda rdd, name: rdd.map_partitions_with_index(f, name=name))
+
+    def glom(self):
+        """One record per partition: the list of its records."""
+        return _t.PerRDD(self, "glom", lambda rdd, name: rdd.glom(name=name))
+
+    def repartition(self, num_partitions: int):
+        """Spread each batch evenly over ``num_partitions`` partitions."""
+        return _t.PerRDD(self, "repartition", lambda rdd, name: rdd.repartition(num_partitions, name=name))
+
+    def union(self, *others):
+        """The records of this stream and ``others`` (same slide duration) in each batch."""
+        return _t.UnionDStream([self, *others])
+
+    def count(self):
+        """A stream of one record per batch: the number of records in it."""
+        return _t.PerRDD(self, "count", lambda rdd, name: _t.count_rdd(rdd, name))
+
+    def reduce(self, f):
+        """A stream of one record per batch (none if empty): its records reduced with ``f``."""
+        return _t.PerRDD(self, "reduce", lambda rdd, name: _t.reduce_rdd(rdd, f, name))
+
+    def count_by_value(self, num_partitions=None):
+        """A stream of ``(record, count)`` pairs per batch."""
+        return self.map(_t.pair_with_one).reduce_by_key(_t.add, num_partitions)
+
+    def map_values(self, f):
+        """Apply ``f`` to the value of every ``(key, value)`` pair."""
+        return _t.PerRDD(self, "map-values", lambda rdd, name: rdd.map_values(f, name=name))
+
+    def flat_map_values(self, f):
+        """Apply ``f`` to every value, emitting one pair per item it returns."""
+        return _t.PerRDD(self, "flat-map-values", lambda rdd, name: rdd.flat_map_values(f, name=name))
+
+    def reduce_by_key(self, f, num_partitions=None):
+        """Merge the values of each key in each batch with ``f``: ``pairs.reduce_by_key(operator.add)``."""
+        return _t.PerRDD(self, "reduce-by-key", lambda rdd, name: rdd.reduce_by_key(f, num_partitions, name=name))
+
+    def group_by_key(self, num_partitions=None):
+        """``(key, [values])`` per key in each batch."""
+        return _t.PerRDD(self, "group-by-key", lambda rdd, name: rdd.group_by_key(num_partitions, name=name))
+
+    def combine_by_key(self, create_combiner, merge_value, merge_combiners, num_partitions=None):
+        """Spark's generic per-key aggregation in each batch."""
+        return _t.PerRDD(self, "combine-by-key", lambda rdd, name: rdd.combine_by_key(
+            create_combiner, merge_value, merge_combiners, num_partitions, name=name))
+
+    def join(self, other, num_partitions=None):
+        """Inner join of each batch with the same batch of ``other``."""
+        return _t.PerRDD2(self, other, "join", lambda a, b, name: a.join(b, num_partitions, name=name))
+
+    def left_outer_join(self, other, num_partitions=None):
+        """Left outer join of each batch with the same batch of ``other``."""
+        return _t.PerRDD2(self, other, "left-outer-join",
+                          lambda a, b, name: a.left_outer_join(b, num_partitions, name=name))
+
+    def right_outer_join(self, other, num_partitions=None):
+        """Right outer join of each batch with the same batch of ``other``."""
+        return _t.PerRDD2(self, other, "right-outer-join",
+                          lambda a, b, name: a.right_outer_join(b, num_partitions, name=name))
+
+    def full_outer_join(self, other, num_partitions=None):
+        """Full outer join of each batch with the same batch of ``other``."""
+        return _t.PerRDD2(self, other, "full-outer-join",
+                          lambda a, b, name: a.full_outer_join(b, num_partitions, name=name))
+
+    def cogroup(self, other, num_partitions=None):
+        """``(key, ([values here], [values in other]))`` for each key of each batch."""
+        return _t.PerRDD2(self, other, "cogroup",
+                          lambda a, b, name: a.cogroup(b, num_partitions=num_partitions, name=name))
+
+    def transform(self, func):
+        """Apply ``func(rdd)`` or ``func(time, rdd)`` on the driver to build each batch's RDD."""
+        return _t.TransformedDStream([self], func)
+
+    def transform_with(self, other, func):
+        """Apply ``func(rdd, other_rdd)`` or ``func(time, rdd, other_rdd)`` to build each batch."""
+        return _t.TransformedDStream([self, other], func)
+
+    # windows
+    def window(self, window_duration, slide_duration=None):
+        """All records of the last ``window_duration``, every ``slide_duration`` (default: this slide)."""
+        return _w.WindowedDStream(self, window_duration, slide_duration)
+
+    def count_by_window(self, window_duration, slide_duration=None):
+        """The number of records in each window."""
+        return self.map(_t.one).reduce_by_window(_t.add, _t.sub, window_duration, slide_duration)
+
+    def reduce_by_window(self, reduce_func, inv_reduce_func=None, window_duration=None, slide_duration=None):
+        """Each window's records reduced with ``reduce_func`` (incrementally with an inverse)."""
+        return _w.reduce_by_window(self, reduce_func, inv_reduce_func, window_duration, slide_duration)
+
+    def reduce_by_key_and_window(self, func, inv_func=None, window_duration=None, slide_duration=None,
+                                 num_partitions=None, filter_func=None):
+        """Per-key reduce over a sliding window; with ``inv_func`` it is computed incrementally."""
+        return _w.reduce_by_key_and_window(self, func, inv_func, window_duration, slide_duration,
+                                           num_partitions, filter_func)
+
+    def count_by_value_and_window(self, window_duration, slide_duration=None, num_partitions=None):
+        """``(record, count)`` over a sliding window."""
+        return self.map(_t.pair_with_one).reduce_by_key_and_window(
+            _t.add, _t.sub, window_duration, slide_duration, num_partitions, _t.value_not_zero)
+
+    def group_by_key_and_window(self, window_duration, slide_duration=None, num_partitions=None):
+        """``(key, [values])`` over a sliding window."""
+        return self.window(window_duration, slide_duration).group_by_key(num_partitions)
+
+    # state
+    def update_state_by_key(self, update_func, num_partitions=None, initial_rdd=None):
+        """Keep a state per key: ``update_func(new_values, last_state)`` returns the new state or None."""
+        return _s.StateDStream(self, update_func, num_partitions, initial_rdd)
+
+    def map_with_state(self, spec):
+        """Map each record with a per-key ``State`` (see :class:`dstreams.StateSpec`)."""
+        return _s.MapWithStateDStream(self, spec)
+
+    # output operations
+    def foreach_rdd(self, func):
+        """Run ``func(rdd)`` or ``func(time, rdd)`` on the driver for every batch (an output operation)."""
+        return _o.ForEachDStream(self, func, "foreach_rdd")
+
+    def pprint(self, num: int = 10):
+        """Print the first ``num`` records of every batch (an output operation)."""
+        return _o.pprint(self, num)
+
+    def save_as_text_files(self, prefix: str, suffix: str | None = None):
+        """Save each batch as text files under ``prefix-TIME_IN_MS[.suffix]`` (an output operation)."""
+        return _o.save_as_text_files(self, prefix, suffix)
+
+
+from . import output as _o  # noqa: E402
+from . import stateful as _s  # noqa: E402
+from . import transformed as _t  # noqa: E402
+from . import windowed as _w  # noqa: E402

@@ -1,0 +1,89 @@
+"""DStreamGraph: the streams of a context, its inputs and outputs, and job generation per batch."""
+from __future__ import annotations
+
+import threading
+
+from .._util import fmt_ms
+
+
+class DStreamGraph:
+    """Holds the graph definition; knows nothing of clocks, jobs running or receivers."""
+
+    def __init__(self, batch_ms: int):
+        self.batch_ms = batch_ms
+        self.streams: list = []
+        self.inputs: list = []
+        self.outputs: list = []
+        self.zero_time: int | None = None
+        self.start_time: int | None = None
+        self.remember_ms: int | None = None
+        self._started = False
+        self._lock = threading.RLock()
+
+    def register(self, stream) -> int:
+        with self._lock:
+            self.require_not_started(f"creating stream {type(stream).__name__}")
+            self.streams.append(stream)
+            if getattr(stream, "is_input", False):
+                self.inputs.append(stream)
+            return len(self.streams) - 1
+
+    def add_output(self, stream) -> int:
+        with self._lock:
+            self.outputs.append(stream)
+            return len(self.outputs) - 1
+
+    def require_not_started(self, what: str) -> None:
+        if self._started:
+            raise RuntimeError(
+                f"{what} after the StreamingContext started: the graph is fixed once it runs; define every "
+                "stream and output operation before ssc.start() (or stop and create a new context)"
+            )
+
+    def validate(self) -> None:
+        if not self.outputs:
+            raise ValueError(
+                "no output operation is registered, so there would be nothing to run; add one such as "
+                "stream.pprint() or stream.foreach_rdd(func) before ssc.start()"
+            )
+        for s in self.streams:
+            s.validate_at_start()
+
+    def start(self, zero_time: int) -> None:
+        with self._lock:
+            self.zero_time = zero_time
+            self.start_time = zero_time + self.batch_ms
+            for out in self.outputs:
+                out.remember(self.remember_ms)
+                out.initialize(zero_time)
+            for s in self.streams:  # streams not reachable from an output are still initialized
+                if s.zero_time is None:
+                    s.initialize(zero_time)
+            self._started = True
+            for inp in self.inputs:
+                inp.start()
+
+    def stop(self) -> None:
+        for inp in self.inputs:
+            inp.stop()
+        for s in self.streams:
+            s.stop()
+
+    def generate_jobs(self, t: int) -> list:
+        jobs = []
+        for out in self.outputs:
+            job = out.generate_job(t)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    def clear_metadata(self, t: int) -> None:
+        for out in self.outputs:
+            out.clear_metadata(t)
+
+    def set_remember(self, ms: int) -> None:
+        self.require_not_started("remember()")
+        self.remember_ms = ms
+
+    def describe(self) -> str:
+        return f"{len(self.inputs)} inputs, {len(self.outputs)} outputs, batch {fmt_ms(self.batch_ms)}"

@@ -1,0 +1,64 @@
+"""InputDStream: the base of every source, and the tracker of what each batch read."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from .base import DStream
+
+
+class InputDStream(DStream):
+    """A source stream: no parents, slides every batch interval, knows which data belongs to a batch."""
+
+    is_input = True
+    op = "input"
+
+    def __init__(self, ssc):
+        super().__init__(ssc, [])
+
+    @property
+    def slide_ms(self) -> int:
+        return self.ssc.batch_ms
+
+    def is_time_valid(self, time_ms):
+        return super().is_time_valid(time_ms)
+
+    def report(self, time_ms: int, num_records: int, **metadata) -> None:
+        """Record how many records (and what metadata) this source put in the batch of ``time_ms``."""
+        self.ssc._input_info.report(time_ms, self.id, StreamInputInfo(self.id, num_records, metadata))
+
+    def start(self) -> None:
+        """Called when the context starts."""
+
+    def stop(self) -> None:
+        super().stop()
+
+
+@dataclass
+class StreamInputInfo:
+    """What one input stream contributed to one batch."""
+
+    input_stream_id: int
+    num_records: int
+    metadata: dict = field(default_factory=dict)
+
+
+class InputInfoTracker:
+    """Per batch time, the ``StreamInputInfo`` of every input stream (Spark's ``InputInfoTracker``)."""
+
+    def __init__(self):
+        self._infos: dict[int, dict[int, StreamInputInfo]] = {}
+        self._lock = threading.Lock()
+
+    def report(self, time_ms, stream_id, info) -> None:
+        with self._lock:
+            self._infos.setdefault(time_ms, {})[stream_id] = info
+
+    def get(self, time_ms) -> dict:
+        with self._lock:
+            return dict(self._infos.get(time_ms, {}))
+
+    def cleanup(self, time_ms) -> None:
+        with self._lock:
+            for t in [t for t in self._infos if t <= time_ms]:
+                del self._infos[t]

@@ -1,0 +1,114 @@
+"""StreamingListener and the records it receives: BatchInfo, OutputOperationInfo."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ._util import ms_to_datetime
+
+logger = logging.getLogger("dstreams")
+
+
+@dataclass
+class OutputOperationInfo:
+    """One output operation of one batch."""
+
+    batch_time_ms: int
+    id: int
+    description: str
+    start_time_ms: int | None = None
+    end_time_ms: int | None = None
+    failure_reason: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.start_time_ms is None or self.end_time_ms is None:
+            return None
+        return (self.end_time_ms - self.start_time_ms) / 1000.0
+
+
+@dataclass
+class BatchInfo:
+    """What happened to one batch (Spark's ``BatchInfo``); times in ms, delays in seconds."""
+
+    batch_time_ms: int
+    submission_time_ms: int
+    num_records: int = 0
+    input_info: dict = field(default_factory=dict)
+    processing_start_time_ms: int | None = None
+    processing_end_time_ms: int | None = None
+    output_operations: dict = field(default_factory=dict)
+
+    @property
+    def batch_time(self):
+        """The batch time as a ``datetime``."""
+        return ms_to_datetime(self.batch_time_ms)
+
+    @property
+    def scheduling_delay(self) -> float | None:
+        """Seconds from the batch's submission until its first job started."""
+        if self.processing_start_time_ms is None:
+            return None
+        return (self.processing_start_time_ms - self.submission_time_ms) / 1000.0
+
+    @property
+    def processing_delay(self) -> float | None:
+        """Seconds the batch's jobs took."""
+        if self.processing_start_time_ms is None or self.processing_end_time_ms is None:
+            return None
+        return (self.processing_end_time_ms - self.processing_start_time_ms) / 1000.0
+
+    @property
+    def total_delay(self) -> float | None:
+        """Scheduling delay plus processing delay."""
+        if self.processing_end_time_ms is None:
+            return None
+        return (self.processing_end_time_ms - self.submission_time_ms) / 1000.0
+
+    @property
+    def failure_reason(self) -> str | None:
+        """The first failed output operation's reason, or None when the batch succeeded."""
+        for op in self.output_operations.values():
+            if op.failure_reason:
+                return op.failure_reason
+        return None
+
+
+class StreamingListener:
+    """Override the events you care about and register with ``ssc.add_listener(listener)``.
+
+    Events are delivered in order, on the scheduler's threads: keep handlers quick.
+    """
+
+    def on_streaming_started(self, time_ms: int) -> None: ...
+    def on_batch_submitted(self, info: BatchInfo) -> None: ...
+    def on_batch_started(self, info: BatchInfo) -> None: ...
+    def on_batch_completed(self, info: BatchInfo) -> None: ...
+    def on_output_operation_started(self, info: OutputOperationInfo) -> None: ...
+    def on_output_operation_completed(self, info: OutputOperationInfo) -> None: ...
+    def on_streaming_error(self, error: BaseException) -> None: ...
+    def on_streaming_stopped(self) -> None: ...
+
+
+class ListenerBus:
+    """Delivers events to the registered listeners; a failing listener is logged, never fatal."""
+
+    def __init__(self):
+        self.listeners: list[StreamingListener] = []
+
+    def add(self, listener) -> None:
+        if not isinstance(listener, StreamingListener):
+            raise TypeError(
+                f"add_listener() needs a StreamingListener subclass instance, got {type(listener).__name__}"
+            )
+        self.listeners.append(listener)
+
+    def remove(self, listener) -> None:
+        self.listeners.remove(listener)
+
+    def post(self, event: str, *args) -> None:
+        for listener in list(self.listeners):
+            try:
+                getattr(listener, event)(*args)
+            except Exception:
+                logger.exception("StreamingListener %r failed in %s", listener, event)

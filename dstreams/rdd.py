@@ -1,0 +1,654 @@
+"""RDD: one batch's partitioned, lazy Dask collection.
+
+An ``RDD`` is a Dask graph whose outputs are the keys ``(name, i)``, one per partition, each a Python
+list of records. It implements the Dask collection protocol, so ``dask.compute(rdd)`` returns the
+records, and it converts to a ``dask.bag.Bag`` (same partitions, same graph) without copying.
+Pair operations (``reduce_by_key``, ``join``, ...) follow Spark: a hash partitioner, a
+``num_partitions`` argument, and a map-side combine before the shuffle.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+from collections import defaultdict
+
+import dask
+from dask._task_spec import DataNode, List, Task, TaskRef
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from . import shuffle as _shuffle
+from ._util import call_with_optional_time  # noqa: F401  (re-exported for operators)
+
+# ---------------------------------------------------------------------------------------------
+# partition functions (module level so they pickle by reference)
+
+
+def _map(f, part):
+    return [f(x) for x in part]
+
+
+def _flat_map(f, part):
+    return [y for x in part for y in f(x)]
+
+
+def _filter(f, part):
+    return [x for x in part if f(x)]
+
+
+def _map_partitions(f, part):
+    out = f(iter(part))
+    return [] if out is None else list(out)
+
+
+def _map_partitions_with_index(f, i, part):
+    out = f(i, iter(part))
+    return [] if out is None else list(out)
+
+
+def _glom(part):
+    return [list(part)]
+
+
+def _identity(part):
+    return part
+
+
+def _concat(parts):
+    return [x for p in parts for x in p]
+
+
+def _map_values(f, part):
+    return [(k, f(v)) for k, v in part]
+
+
+def _flat_map_values(f, part):
+    return [(k, y) for k, v in part for y in f(v)]
+
+
+def _combine_locally(create, merge_value, part):
+    acc: dict = {}
+    for k, v in part:
+        if k in acc:
+            acc[k] = merge_value(acc[k], v)
+        else:
+            acc[k] = create(v)
+    return list(acc.items())
+
+
+def _merge_combiners(merge, part):
+    acc: dict = {}
+    for k, c in part:
+        acc[k] = merge(acc[k], c) if k in acc else c
+    return list(acc.items())
+
+
+def _group_locally(part):
+    acc: dict = defaultdict(list)
+    for k, v in part:
+        acc[k].append(v)
+    return list(acc.items())
+
+
+def _tag(i, part):
+    return [(k, (i, v)) for k, v in part]
+
+
+def _cogroup_partition(n, part):
+    acc: dict = {}
+    for k, (i, v) in part:
+        groups = acc.get(k)
+        if groups is None:
+            groups = acc[k] = tuple([] for _ in range(n))
+        groups[i].append(v)
+    return list(acc.items())
+
+
+def _join_flat(how, kv):
+    k, (left, right) = kv
+    if not left and how in ("right", "full"):
+        left = [None]
+    if not right and how in ("left", "full"):
+        right = [None]
+    return [(k, (a, b)) for a in left for b in right]
+
+
+def _reduce_partition(f, part):
+    it = iter(part)
+    try:
+        first = next(it)
+    except StopIteration:
+        return []
+    return [functools.reduce(f, it, first)]
+
+
+def _fold_partition(zero, f, part):
+    return [functools.reduce(f, part, zero)]
+
+
+def _count_partition(part):
+    return [len(part)]
+
+
+def _foreach(f, part):
+    for x in part:
+        f(x)
+    return []
+
+
+def _foreach_partition(f, part):
+    f(iter(part))
+    return []
+
+
+def _take(n, part):
+    return list(itertools.islice(part, n))
+
+
+def _write_text(path, part):
+    import fsspec
+
+    with fsspec.open(path, "w", encoding="utf-8") as fh:
+        for x in part:
+            fh.write(f"{x}\n")
+    return [path]
+
+
+def _finalize(results):
+    return [x for part in results for x in part]
+
+
+def _slice_list(data, n):
+    """Cut ``data`` into ``n`` contiguous slices of near-equal size (Spark's ``parallelize``)."""
+    data = list(data)
+    size = len(data)
+    return [data[i * size // n:(i + 1) * size // n] for i in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class RDD:
+    """The records of one batch: a lazy, partitioned Dask collection.
+
+    Parameters
+    ----------
+    graph : HighLevelGraph or Mapping
+        The Dask graph; it computes keys ``(name, i)`` for ``i`` in ``range(npartitions)``.
+    name : str
+        Graph name of the partitions. Readable and unique per batch: ``f"{op}-{stream_id}-{batch_ms}"``.
+    npartitions : int
+        Number of partitions.
+    client : distributed.Client, optional
+        Where actions (``collect``, ``count``, ...) run. Without one, Dask's current scheduler is used.
+    partitioner : HashPartitioner, optional
+        Set when the records are pairs already hash-partitioned by key.
+
+    Examples
+    --------
+    >>> rdd = RDD.from_list([1, 2, 3, 4], num_partitions=2)
+    >>> rdd.map(lambda x: x * 10).collect()
+    [10, 20, 30, 40]
+    >>> import dask
+    >>> dask.compute(rdd.filter(lambda x: x % 2))[0]
+    [1, 3]
+    """
+
+    def __init__(self, graph, name: str, npartitions: int, client=None, partitioner=None):
+        if not isinstance(graph, HighLevelGraph):
+            graph = HighLevelGraph.from_collections(name, dict(graph), dependencies=())
+        self.dask = graph
+        self.name = name
+        self.npartitions = int(npartitions)
+        self.client = client
+        self.partitioner = partitioner
+        self._persisted = None
+
+    # -- constructors ----------------------------------------------------------------------
+    @classmethod
+    def from_list(cls, data, num_partitions: int | None = None, client=None, name: str | None = None):
+        """An RDD holding ``data`` (any iterable) in ``num_partitions`` contiguous slices."""
+        data = list(data)
+        n = num_partitions if num_partitions is not None else max(1, min(len(data), 2))
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"num_partitions must be a positive integer, got {num_partitions!r}")
+        name = name or f"parallelize-{tokenize(data, n)}"
+        layer = {(name, i): DataNode((name, i), part) for i, part in enumerate(_slice_list(data, n))}
+        return cls(HighLevelGraph.from_collections(name, layer, dependencies=()), name, n, client)
+
+    @classmethod
+    def empty(cls, client=None, name: str | None = None):
+        """An RDD with one empty partition."""
+        return cls.from_list([], 1, client=client, name=name)
+
+    # -- Dask collection protocol ----------------------------------------------------------
+    def __dask_graph__(self):
+        return self.dask
+
+    def __dask_keys__(self):
+        return [(self.name, i) for i in range(self.npartitions)]
+
+    def __dask_layers__(self):
+        return (self.name,)
+
+    def __dask_tokenize__(self):
+        return self.name
+
+    def __dask_postcompute__(self):
+        return _finalize, ()
+
+    def __dask_postpersist__(self):
+        return self._rebuild, ()
+
+    def _rebuild(self, dsk, *args, rename=None):
+        name = self.name
+        if rename:
+            name = rename.get(name, name)
+        return RDD(dsk, name, self.npartitions, self.client, self.partitioner)
+
+    __dask_scheduler__ = staticmethod(dask.threaded.get)
+    __dask_optimize__ = staticmethod(lambda dsk, keys, **kwargs: dsk)
+
+    def __repr__(self):
+        return f"RDD<{self.name}, npartitions={self.npartitions}>"
+
+    # -- building blocks -------------------------------------------------------------------
+    def _new(self, name, layer, dependencies, npartitions=None, partitioner=None):
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=dependencies)
+        n = self.npartitions if npartitions is None else npartitions
+        return RDD(graph, name, n, self.client, partitioner)
+
+    def _name(self, op, name, *token_args):
+        return name or f"{op}-{tokenize(self.name, *token_args)}"
+
+    def _per_partition(self, op, func, *args, name=None, with_index=False, keep_partitioner=False):
+        """A new RDD whose partition ``i`` is ``func(*args, [i,] partition_i)``."""
+        name = self._name(op, name, func, *args)
+        layer = {}
+        for i in range(self.npartitions):
+            extra = (i,) if with_index else ()
+            layer[(name, i)] = Task((name, i), func, *args, *extra, TaskRef((self.name, i)))
+        return self._new(name, layer, [self], partitioner=self.partitioner if keep_partitioner else None)
+
+    def _to_one(self, op, partial_func, combine_func, name=None):
+        """Partials per partition, combined into a one-partition RDD."""
+        name = self._name(op, name, partial_func, combine_func)
+        parts = self._per_partition(op + "-partial", partial_func, name=name + "-partial")
+        layer = {
+            (name, 0): Task((name, 0), combine_func, List(*[TaskRef(k) for k in parts.__dask_keys__()]))
+        }
+        return parts._new(name, layer, [parts], npartitions=1)
+
+    def _shuffle(self, op, partitioner, name=None):
+        """Hash-partition ``(key, value)`` records into ``partitioner.num_partitions`` partitions."""
+        name = self._name(op, name, partitioner)
+        split = f"{name}-split"
+        layer = {}
+        for i in range(self.npartitions):
+            layer[(split, i)] = Task((split, i), _shuffle.split_by_key, TaskRef((self.name, i)), partitioner)
+        refs = List(*[TaskRef((split, i)) for i in range(self.npartitions)])
+        for j in range(partitioner.num_partitions):
+            layer[(name, j)] = Task((name, j), _shuffle.gather_bucket, j, refs)
+        return self._new(name, layer, [self], partitioner.num_partitions, partitioner)
+
+    def _partitioner(self, num_partitions):
+        if num_partitions is None:
+            if self.partitioner is not None:
+                return self.partitioner
+            num_partitions = self.npartitions
+        return _shuffle.HashPartitioner(num_partitions)
+
+    # -- transformations -------------------------------------------------------------------
+    def map(self, f, name=None):
+        """Apply ``f`` to every record."""
+        return self._per_partition("map", _map, f, name=name)
+
+    def flat_map(self, f, name=None):
+        """Apply ``f`` to every record and flatten the iterables it returns."""
+        return self._per_partition("flat-map", _flat_map, f, name=name)
+
+    def filter(self, f, name=None):
+        """Keep the records for which ``f`` is true."""
+        return self._per_partition("filter", _filter, f, name=name, keep_partitioner=True)
+
+    def map_partitions(self, f, name=None):
+        """Apply ``f`` to an iterator over each partition; it returns an iterable of records."""
+        return self._per_partition("map-partitions", _map_partitions, f, name=name)
+
+    def map_partitions_with_index(self, f, name=None):
+        """Like :meth:`map_partitions`, with ``f(index, iterator)``."""
+        return self._per_partition(
+            "map-partitions-with-index", _map_partitions_with_index, f, name=name, with_index=True
+        )
+
+    def glom(self, name=None):
+        """Turn each partition into one record: the list of its records."""
+        return self._per_partition("glom", _glom, name=name)
+
+    def union(self, *others, name=None):
+        """The partitions of this RDD followed by those of ``others``."""
+        rdds = (self,) + others
+        name = name or f"union-{tokenize(*[r.name for r in rdds])}"
+        layer, i = {}, 0
+        for r in rdds:
+            for key in r.__dask_keys__():
+                layer[(name, i)] = Task((name, i), _identity, TaskRef(key))
+                i += 1
+        return self._new(name, layer, list(rdds), npartitions=i)
+
+    def repartition(self, num_partitions: int, name=None):
+        """Spread the records evenly over ``num_partitions`` partitions (a shuffle)."""
+        _shuffle.HashPartitioner(num_partitions)  # validates
+        name = self._name("repartition", name, num_partitions)
+        split = f"{name}-split"
+        layer = {}
+        for i in range(self.npartitions):
+            layer[(split, i)] = Task(
+                (split, i), _shuffle.split_round_robin, TaskRef((self.name, i)), i, num_partitions
+            )
+        refs = List(*[TaskRef((split, i)) for i in range(self.npartitions)])
+        for j in range(num_partitions):
+            layer[(name, j)] = Task((name, j), _shuffle.gather_bucket, j, refs)
+        return self._new(name, layer, [self], num_partitions)
+
+    def coalesce(self, num_partitions: int, name=None):
+        """Merge neighbouring partitions into ``num_partitions`` without a shuffle."""
+        n = min(max(1, int(num_partitions)), self.npartitions)
+        name = self._name("coalesce", name, n)
+        groups = _slice_list(range(self.npartitions), n)
+        layer = {
+            (name, j): Task((name, j), _concat, List(*[TaskRef((self.name, i)) for i in g]))
+            for j, g in enumerate(groups)
+        }
+        return self._new(name, layer, [self], n)
+
+    def partition_by(self, num_partitions: int, partition_func=None, name=None):
+        """Hash-partition ``(key, value)`` records by key into ``num_partitions`` partitions."""
+        partitioner = _shuffle.HashPartitioner(num_partitions)
+        if partition_func is not None:
+            partitioner = _CustomPartitioner(num_partitions, partition_func)
+        return self._shuffle("partition-by", partitioner, name=name)
+
+    def distinct(self, num_partitions=None, name=None):
+        """The distinct records (they must be hashable)."""
+        pairs = self.map(_pair_with_none)
+        return pairs.reduce_by_key(_keep_first, num_partitions, name=name and name + "-reduce").map(
+            operator.itemgetter(0), name=name
+        )
+
+    # -- pair transformations --------------------------------------------------------------
+    def keys(self, name=None):
+        """The key of every ``(key, value)`` record."""
+        return self.map(operator.itemgetter(0), name=name)
+
+    def values(self, name=None):
+        """The value of every ``(key, value)`` record."""
+        return self.map(operator.itemgetter(1), name=name)
+
+    def map_values(self, f, name=None):
+        """Apply ``f`` to the value of every pair, keeping keys and partitioning."""
+        return self._per_partition("map-values", _map_values, f, name=name, keep_partitioner=True)
+
+    def flat_map_values(self, f, name=None):
+        """Apply ``f`` to every value and emit one pair per item it returns."""
+        return self._per_partition("flat-map-values", _flat_map_values, f, name=name, keep_partitioner=True)
+
+    def combine_by_key(self, create_combiner, merge_value, merge_combiners, num_partitions=None, name=None):
+        """Spark's generic per-key aggregation, combining on the map side before the shuffle."""
+        partitioner = self._partitioner(num_partitions)
+        name = self._name("combine-by-key", name, create_combiner, merge_value, merge_combiners, partitioner)
+        if self.partitioner == partitioner:
+            return self._per_partition(
+                "combine", _combine_locally, create_combiner, merge_value, name=name, keep_partitioner=True
+            )
+        local = self._per_partition(
+            "combine", _combine_locally, create_combiner, merge_value, name=name + "-combine"
+        )
+        shuffled = local._shuffle("shuffle", partitioner, name=name + "-shuffle")
+        return shuffled._per_partition("merge", _merge_combiners, merge_combiners, name=name, keep_partitioner=True)
+
+    def reduce_by_key(self, f, num_partitions=None, name=None):
+        """Merge the values of each key with the associative function ``f``."""
+        return self.combine_by_key(_identity_value, f, f, num_partitions, name=name)
+
+    def aggregate_by_key(self, zero_value, seq_func, comb_func, num_partitions=None, name=None):
+        """Aggregate the values of each key from a ``zero_value``, as Spark's ``aggregateByKey``."""
+        import copy
+
+        create = functools.partial(_seq_from_zero, copy.deepcopy, zero_value, seq_func)
+        return self.combine_by_key(create, seq_func, comb_func, num_partitions, name=name)
+
+    def fold_by_key(self, zero_value, f, num_partitions=None, name=None):
+        """Merge the values of each key with ``f``, starting from ``zero_value``."""
+        return self.aggregate_by_key(zero_value, f, f, num_partitions, name=name)
+
+    def group_by_key(self, num_partitions=None, name=None):
+        """Group the values of each key into a list: ``(key, [values])``."""
+        return self.combine_by_key(_as_list, _append, _extend, num_partitions, name=name)
+
+    def count_by_key(self) -> dict:
+        """Count the records of each key and return the dict to the driver."""
+        return dict(self.map_values(_one).reduce_by_key(operator.add).collect())
+
+    def cogroup(self, *others, num_partitions=None, name=None):
+        """For each key of any input, ``(key, ([values of self], [values of other], ...))``."""
+        rdds = (self,) + others
+        partitioner = self._partitioner(num_partitions)
+        name = name or f"cogroup-{tokenize(*[r.name for r in rdds], partitioner)}"
+        tagged = [r._per_partition("tag", _tag, i, name=f"{name}-tag{i}") for i, r in enumerate(rdds)]
+        union = tagged[0].union(*tagged[1:], name=f"{name}-union")
+        shuffled = union._shuffle("shuffle", partitioner, name=f"{name}-shuffle")
+        return shuffled._per_partition(
+            "cogroup", _cogroup_partition, len(rdds), name=name, keep_partitioner=True
+        )
+
+    def join(self, other, num_partitions=None, name=None):
+        """Inner join on key: ``(key, (left_value, right_value))`` for every matching pair."""
+        return self._join(other, "inner", num_partitions, name)
+
+    def left_outer_join(self, other, num_partitions=None, name=None):
+        """Left outer join; a missing right value is ``None``."""
+        return self._join(other, "left", num_partitions, name)
+
+    def right_outer_join(self, other, num_partitions=None, name=None):
+        """Right outer join; a missing left value is ``None``."""
+        return self._join(other, "right", num_partitions, name)
+
+    def full_outer_join(self, other, num_partitions=None, name=None):
+        """Full outer join; a missing value on either side is ``None``."""
+        return self._join(other, "full", num_partitions, name)
+
+    def _join(self, other, how, num_partitions, name):
+        grouped = self.cogroup(other, num_partitions=num_partitions, name=name and name + "-cogroup")
+        flat = functools.partial(_join_flat, how)
+        return grouped._per_partition("join", _flat_map, flat, name=name, keep_partitioner=True)
+
+    # -- actions ---------------------------------------------------------------------------
+    def compute(self, **kwargs):
+        """Compute the records of every partition and return them as one list."""
+        if self.client is not None:
+            return self.client.compute(self, **kwargs).result()
+        return dask.compute(self, **kwargs)[0]
+
+    def collect(self) -> list:
+        """All records, in partition order, as a list on the driver."""
+        return self.compute()
+
+    def count(self) -> int:
+        """The number of records."""
+        return sum(self._to_one("count", _count_partition, _concat).compute())
+
+    def count_by_value(self) -> dict:
+        """How many times each distinct record occurs, as a dict on the driver."""
+        return dict(self.map(_pair_with_one).reduce_by_key(operator.add).collect())
+
+    def reduce(self, f):
+        """Reduce the records with the associative, commutative ``f``; raises on an empty RDD."""
+        out = self._to_one("reduce", functools.partial(_reduce_partition, f),
+                           functools.partial(_reduce_concat, f)).compute()
+        if not out:
+            raise ValueError("cannot reduce() an empty RDD; use fold(zero, f) to give a starting value")
+        return out[0]
+
+    def fold(self, zero_value, f):
+        """Fold the records with ``f`` starting from ``zero_value`` in every partition and at the end."""
+        parts = self._per_partition("fold", _fold_partition, zero_value, f).collect()
+        return functools.reduce(f, parts, zero_value)
+
+    def take(self, n: int) -> list:
+        """The first ``n`` records, reading as few partitions as it can (as Spark does)."""
+        out: list = []
+        start, step = 0, 1
+        while len(out) < n and start < self.npartitions:
+            stop = min(self.npartitions, start + step)
+            keys = [(self.name, i) for i in range(start, stop)]
+            part = RDD(self.dask, self.name, self.npartitions, self.client)._select(keys, n - len(out))
+            out.extend(part.compute())
+            start, step = stop, step * 4
+        return out[:n]
+
+    def _select(self, keys, limit):
+        name = f"take-{tokenize(self.name, tuple(keys), limit)}"
+        layer = {(name, j): Task((name, j), _take, limit, TaskRef(k)) for j, k in enumerate(keys)}
+        return self._new(name, layer, [self], len(keys))
+
+    def first(self):
+        """The first record; raises ``ValueError`` on an empty RDD."""
+        got = self.take(1)
+        if not got:
+            raise ValueError("RDD is empty: first() has no record to return")
+        return got[0]
+
+    def is_empty(self) -> bool:
+        """True when the RDD has no record."""
+        return not self.take(1)
+
+    def foreach(self, f) -> None:
+        """Run ``f(record)`` on the workers for every record."""
+        self._per_partition("foreach", _foreach, f).compute()
+
+    def foreach_partition(self, f) -> None:
+        """Run ``f(iterator)`` on the workers once per partition (open connections here)."""
+        self._per_partition("foreach-partition", _foreach_partition, f).compute()
+
+    def save_as_text_file(self, path: str) -> list[str]:
+        """Write one ``part-NNNNN`` text file per partition under ``path`` (any fsspec URL)."""
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path)
+        fs.makedirs(root, exist_ok=True)
+        base = path.rstrip("/")
+        name = f"save-{tokenize(self.name, path)}"
+        layer = {
+            (name, i): Task((name, i), _write_text, f"{base}/part-{i:05d}", TaskRef((self.name, i)))
+            for i in range(self.npartitions)
+        }
+        written = self._new(name, layer, [self]).compute()
+        with fs.open(f"{root}/_SUCCESS", "w"):
+            pass
+        return written
+
+    # -- persistence -----------------------------------------------------------------------
+    def persist(self):
+        """Compute the partitions on the cluster and keep them there; returns the persisted RDD.
+
+        Later operations on the returned RDD read the kept partitions instead of recomputing them.
+        """
+        if self._persisted is not None:
+            return self
+        if self.client is None:
+            (out,) = dask.persist(self)
+        else:
+            out = self.client.persist(self)
+        out._persisted = list(out.dask.values()) if self.client is not None else True
+        return out
+
+    cache = persist
+
+    def unpersist(self) -> None:
+        """Release the partitions kept by :meth:`persist`."""
+        futures = self._persisted
+        self._persisted = None
+        if isinstance(futures, list):
+            for f in futures:
+                release = getattr(f, "release", None)
+                if release is not None:
+                    release()
+
+    @property
+    def is_persisted(self) -> bool:
+        return self._persisted is not None
+
+    # -- conversions -----------------------------------------------------------------------
+    def to_bag(self):
+        """The same partitions as a ``dask.bag.Bag`` (no copy: same graph and keys)."""
+        import dask.bag as db
+
+        return db.Bag(self.dask, self.name, self.npartitions)
+
+    def to_dataframe(self, meta=None, columns=None):
+        """A Dask DataFrame over the records (tuples, dicts or scalars), as ``Bag.to_dataframe``."""
+        return self.to_bag().to_dataframe(meta=meta, columns=columns)
+
+    @property
+    def offset_ranges(self):
+        raise AttributeError(
+            f"{self!r} has no Kafka offset ranges: they exist on the RDDs of a Kafka direct stream and "
+            "inside transform() before any shuffle; read rdd.offset_ranges in the first foreach_rdd or "
+            "transform on the stream returned by create_direct_stream"
+        )
+
+
+class _CustomPartitioner:
+    """Partition by ``func(key) % num_partitions``; equal only to itself, so it never skips a shuffle."""
+
+    def __init__(self, num_partitions, func):
+        self.num_partitions = _shuffle.HashPartitioner(num_partitions).num_partitions
+        self.func = func
+
+    def __call__(self, key):
+        return self.func(key) % self.num_partitions
+
+
+def _pair_with_none(x):
+    return (x, None)
+
+
+def _pair_with_one(x):
+    return (x, 1)
+
+
+def _one(_):
+    return 1
+
+
+def _keep_first(a, _b):
+    return a
+
+
+def _identity_value(v):
+    return v
+
+
+def _as_list(v):
+    return [v]
+
+
+def _append(acc, v):
+    acc.append(v)
+    return acc
+
+
+def _extend(a, b):
+    a.extend(b)
+    return a
+
+
+def _seq_from_zero(copy, zero, seq, v):
+    return seq(copy(zero), v)
+
+
+def _reduce_concat(f, parts):
+    vals = [x for p in parts for x in p]
+    return [functools.reduce(f, vals)] if vals else []

@@ -1,0 +1,80 @@
+"""JobGenerator: one event loop over a closed set of events, driven by a timer on an injected clock."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from ..listener import BatchInfo
+from .jobs import JobSet
+from .timer import RecurringTimer
+
+logger = logging.getLogger("dstreams")
+
+GENERATE, CLEAR, STOP = "generate-jobs", "clear-metadata", "stop"
+
+
+class JobGenerator:
+    """Turns clock ticks into job sets: GenerateJobs(t) and ClearMetadata(t) events, one loop."""
+
+    def __init__(self, graph, clock, batch_ms, job_scheduler, input_info):
+        self.graph, self.clock, self.batch_ms = graph, clock, batch_ms
+        self.jobs, self.input_info = job_scheduler, input_info
+        self._events: queue.Queue = queue.Queue()
+        self.timer = RecurringTimer(clock, batch_ms, lambda t: self._events.put((GENERATE, t)),
+                                    "dstreams-timer")
+        self._thread = threading.Thread(target=self._loop, name="dstreams-job-generator", daemon=True)
+        self.last_generated: int | None = None
+
+    def start(self) -> int:
+        """Start ticking; returns the zero time (one interval before the first batch)."""
+        start = self.timer.start_time_after(self.clock.time_ms())
+        zero = start - self.batch_ms
+        self.graph.start(zero)
+        self._thread.start()
+        self.timer.start(start)
+        return zero
+
+    def clear(self, time_ms: int) -> None:
+        self._events.put((CLEAR, time_ms))
+
+    def _loop(self) -> None:
+        while True:
+            kind, t = self._events.get()
+            if kind == STOP:
+                return
+            try:
+                if kind == GENERATE:
+                    self._generate(t)
+                elif kind == CLEAR:
+                    self.graph.clear_metadata(t)
+                    self.input_info.cleanup(t)
+            except Exception:  # defensive: a bug here must not kill the loop silently
+                logger.exception("dstreams job generator failed on %s(%s)", kind, t)
+
+    def _generate(self, t: int) -> None:
+        try:
+            jobs = self.graph.generate_jobs(t)
+        except Exception as exc:
+            self.jobs.report_generation_error(t, exc)
+            return
+        self.last_generated = t
+        infos = self.input_info.get(t)
+        info = BatchInfo(t, self.clock.time_ms(), sum(i.num_records for i in infos.values()), infos)
+        self.jobs.submit(JobSet(t, jobs, info))
+
+    def stop(self, graceful: bool) -> None:
+        """Stop the timer; with ``graceful`` the batches already due are generated first."""
+        self.timer.stop()
+        if not graceful:
+            self._drain()
+        self._events.put((STOP, None))
+        if threading.current_thread() is not self._thread:
+            self._thread.join(30)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._events.get_nowait()
+            except queue.Empty:
+                return

@@ -1,0 +1,149 @@
+"""JobScheduler: runs each batch's jobs on the driver, in batch order, and records what happened."""
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+
+from .._util import ms_to_datetime
+from ..listener import BatchInfo, OutputOperationInfo
+
+
+class StreamingError(RuntimeError):
+    """Base class of the errors dstreams raises about a running stream."""
+
+
+class BatchFailedError(StreamingError):
+    """A batch failed: an output operation (or building the batch) raised.
+
+    ``batch_time_ms``, ``operation`` and the original exception (as ``__cause__``) say what and where.
+    """
+
+    def __init__(self, message, batch_time_ms=None, operation=None):
+        super().__init__(message)
+        self.batch_time_ms = batch_time_ms
+        self.operation = operation
+
+
+class JobSet:
+    """The jobs of one batch time and that batch's record."""
+
+    def __init__(self, time_ms, jobs, info: BatchInfo):
+        self.time_ms, self.jobs, self.info = time_ms, jobs, info
+
+
+class JobScheduler:
+    """Runs job sets one batch at a time on a dedicated thread (Spark's ``concurrentJobs = 1``).
+
+    It reports each batch to the listener bus, tells ``on_batch_done(time)`` when a batch finished
+    (the generator clears metadata then), and ``on_error(error)`` when one failed.
+    """
+
+    def __init__(self, clock, bus, on_batch_done, on_error):
+        self.clock, self.bus = clock, bus
+        self.on_batch_done, self.on_error = on_batch_done, on_error
+        self._queue: queue.Queue = queue.Queue()
+        self._cond = threading.Condition()
+        self.completed: list[int] = []
+        self.last_completed: int | None = None
+        self.submitted: list[int] = []
+        self.error: BaseException | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="dstreams-job-executor", daemon=True)
+        self._thread.start()
+
+    # -- submission ------------------------------------------------------------------------
+    def submit(self, job_set: JobSet) -> None:
+        with self._cond:
+            self.submitted.append(job_set.time_ms)
+        self.bus.post("on_batch_submitted", job_set.info)
+        self._queue.put(job_set)
+
+    def report_generation_error(self, time_ms, exc) -> None:
+        err = BatchFailedError(
+            f"batch {ms_to_datetime(time_ms)} ({time_ms} ms) could not be built: "
+            f"{type(exc).__name__}: {exc}", time_ms, "job generation")
+        err.__cause__ = exc
+        self._fail(err)
+
+    # -- execution -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            job_set = self._queue.get()
+            if job_set is None:
+                return
+            if self._stopping or self.error is not None:
+                continue
+            self._run(job_set)
+
+    def _run(self, job_set: JobSet) -> None:
+        info = job_set.info
+        info.processing_start_time_ms = self.clock.time_ms()
+        self.bus.post("on_batch_started", info)
+        failure = None
+        for job in job_set.jobs:
+            op = OutputOperationInfo(job_set.time_ms, job.output_id, job.description, self.clock.time_ms())
+            info.output_operations[job.output_id] = op
+            self.bus.post("on_output_operation_started", op)
+            try:
+                job.run()
+            except BaseException as exc:  # noqa: B036 - a user function may raise anything
+                op.failure_reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                if failure is None:
+                    failure = BatchFailedError(
+                        f"batch {ms_to_datetime(job_set.time_ms)} ({job_set.time_ms} ms) failed in output "
+                        f"operation {job.output_id} ({job.description}): {type(exc).__name__}: {exc}",
+                        job_set.time_ms, job.description)
+                    failure.__cause__ = exc
+            op.end_time_ms = self.clock.time_ms()
+            self.bus.post("on_output_operation_completed", op)
+        info.processing_end_time_ms = self.clock.time_ms()
+        self.bus.post("on_batch_completed", info)
+        if failure is not None:
+            self._fail(failure)
+            return
+        with self._cond:
+            self.completed.append(job_set.time_ms)
+            self.last_completed = job_set.time_ms
+            self._cond.notify_all()
+        self.on_batch_done(job_set.time_ms)
+
+    def _fail(self, err: BaseException) -> None:
+        with self._cond:
+            if self.error is None:
+                self.error = err
+            self._cond.notify_all()
+        self.on_error(err)
+
+    # -- waiting and stopping --------------------------------------------------------------
+    def wait_for(self, time_ms: int, timeout: float | None) -> None:
+        """Block until batch ``time_ms`` completed; raise its failure, or TimeoutError."""
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: self.error is not None or self._stopping
+                or (self.last_completed is not None and self.last_completed >= time_ms),
+                timeout,
+            )
+            if self.error is not None:
+                raise self.error
+            if not ok:
+                raise TimeoutError(
+                    f"batch {ms_to_datetime(time_ms)} ({time_ms} ms) did not finish within {timeout} s; "
+                    f"last finished batch: {self.last_completed}; a job may be slow or stuck"
+                )
+            if self.last_completed is None or self.last_completed < time_ms:
+                raise RuntimeError(f"the StreamingContext stopped before batch {time_ms} ms finished")
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self, graceful: bool, timeout: float = 60.0) -> None:
+        """Stop; with ``graceful`` every submitted batch is run first, otherwise queued ones are dropped."""
+        if not graceful:
+            self._stopping = True
+        self._queue.put(None)
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
