@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import uuid
 import weakref
 
 from ._util import fmt_ms, to_ms
@@ -73,13 +74,14 @@ class StreamingContext:
         self._scheduler: JobScheduler | None = None
         self._generator: JobGenerator | None = None
         self.zero_time: int | None = None
+        self.run_id = uuid.uuid4().hex[:6]
 
     # -- cluster ---------------------------------------------------------------------------
     def _connect(self, client):
         from distributed import Client, LocalCluster
 
         if client is None:
-            self._cluster = LocalCluster(processes=False, dashboard_address=None)
+            self._cluster = LocalCluster(processes=False, dashboard_address=":0")
             self._owns_client = True
             return Client(self._cluster, set_as_default=False)
         if isinstance(client, str):

@@ -55,8 +55,12 @@ class DStream:
         raise NotImplementedError
 
     def rdd_name(self, time_ms: int, op: str | None = None) -> str:
-        """Readable, deterministic, per-batch unique graph name: ``f"{op}-{stream_id}-{batch_ms}"``."""
-        return f"{op or self.op}-{self.id}-{time_ms}"
+        """Readable graph name, unique per batch: ``f"{op}-{stream_id}-{batch_ms}-{run}"``.
+
+        ``run`` is a short id of this context's run, so two contexts (or a recovered driver) sharing a
+        cluster never reuse each other's keys.
+        """
+        return f"{op or self.op}-{self.id}-{time_ms}-{self.ssc.run_id}"
 
     def is_time_valid(self, time_ms: int) -> bool:
         if self.zero_time is None:
@@ -92,8 +96,9 @@ class DStream:
         """Keep generated RDDs at least ``duration_ms`` (and make parents keep what this needs)."""
         if duration_ms is not None and (self.remember_ms is None or duration_ms > self.remember_ms):
             self.remember_ms = duration_ms
-        for d in self.dependencies:
-            d.remember(self.parent_remember_ms())
+        if self.zero_time is not None:  # before start, initialize() propagates
+            for d in self.dependencies:
+                d.remember(self.parent_remember_ms())
 
     def parent_remember_ms(self) -> int | None:
         """How long parents must remember their RDDs for this stream: its own remember duration."""
@@ -132,10 +137,10 @@ class DStream:
         ms = to_ms(duration, f"{what} of stream '{self.name}'")
         if ms % self.slide_ms:
             mult = self.slide_ms * max(1, round(ms / self.slide_ms))
+            of = "the batch interval" if getattr(self, "is_input", False) else "its slide interval"
             raise ValueError(
-                f"{what} {fmt_ms(ms)} of stream '{self.name}' is not a multiple of its slide interval "
-                f"{fmt_ms(self.slide_ms)} (the batch interval for input streams); use a multiple such as "
-                f"{fmt_ms(mult)}"
+                f"{what} {fmt_ms(ms)} of stream '{self.name}' is not a multiple of {of} "
+                f"{fmt_ms(self.slide_ms)}; use a multiple such as {fmt_ms(mult)}"
             )
         return ms
 

@@ -1,0 +1,30 @@
+# Everything a new machine needs: `make demo` and `make test` create .venv and install first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	$(PY) examples/kafka_wordcount.py
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/run.py
+
+lint: install
+	$(VENV)/bin/ruff check dstreams tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

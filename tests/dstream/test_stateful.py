@@ -1,0 +1,110 @@
+"""update_state_by_key and map_with_state (Spark's stateful operation cases)."""
+import pytest
+
+from dstreams import StateSpec
+from tests.helpers import check_operation
+
+WORDS = [["a"], ["a", "b"], [], ["b", "c"]]
+
+
+def running_count(values, state):
+    return sum(values) + (state or 0)
+
+
+def test_update_state_by_key_running_count(client, tmp_path):
+    check_operation(client, WORDS, lambda s: s.map(lambda w: (w, 1)).update_state_by_key(running_count),
+                    [[("a", 1)], [("a", 2), ("b", 1)], [("a", 2), ("b", 1)], [("a", 2), ("b", 2), ("c", 1)]],
+                    checkpoint_dir=tmp_path)
+
+
+def test_update_state_by_key_removes_keys_returning_none(client, tmp_path):
+    def count_until_two(values, state):
+        total = sum(values) + (state or 0)
+        return None if total >= 2 else total
+
+    check_operation(client, WORDS, lambda s: s.map(lambda w: (w, 1)).update_state_by_key(count_until_two),
+                    [[("a", 1)], [("b", 1)], [("b", 1)], [("c", 1)]], checkpoint_dir=tmp_path)
+
+
+def test_update_state_by_key_sees_every_key_every_batch(client, tmp_path):
+    """As in Spark, the function is called for every key in the state, with [] when no new value came."""
+    def seen(values, state):
+        return (state or ()) + (len(values),)
+
+    check_operation(client, [["a"], []], lambda s: s.map(lambda w: (w, 1)).update_state_by_key(seen),
+                    [[("a", (1,))], [("a", (1, 0))]], checkpoint_dir=tmp_path)
+
+
+def test_update_state_by_key_with_initial_state_and_partitions(client, ssc, tmp_path):
+    initial = ssc.parallelize([("a", 10), ("z", 5)])
+    check_operation(client, WORDS[:2],
+                    lambda s: s.map(lambda w: (w, 1)).update_state_by_key(running_count, 3, initial),
+                    [[("a", 11), ("z", 5)], [("a", 12), ("b", 1), ("z", 5)]], checkpoint_dir=tmp_path)
+
+
+def test_update_state_by_key_needs_a_checkpoint_directory(ssc):
+    ssc.queue_stream([]).map(lambda w: (w, 1)).update_state_by_key(running_count).pprint()
+    with pytest.raises(ValueError, match=r"update-state-by-key .* needs a checkpoint directory.*ssc\.checkpoint"):
+        ssc.start()
+
+
+def track(key, value, state):
+    total = (state.get() if state.exists() else 0) + (value or 0)
+    if state.is_timing_out():
+        return (key, "timed out", total)
+    if total >= 3:
+        state.remove()
+        return (key, "removed", total)
+    state.update(total)
+    return (key, total)
+
+
+def test_map_with_state_maps_and_removes(client, tmp_path):
+    check_operation(client, [[("a", 1)], [("a", 1), ("b", 5)], [("a", 1)], [("a", 1)]],
+                    lambda s: s.map_with_state(StateSpec.function(track)),
+                    [[("a", 1)], [("a", 2), ("b", "removed", 5)], [("a", "removed", 3)], [("a", 1)]],
+                    checkpoint_dir=tmp_path)
+
+
+def test_map_with_state_snapshots(client, tmp_path):
+    check_operation(client, [[("a", 1)], [("a", 1), ("b", 1)], [("a", 1)], []],
+                    lambda s: s.map_with_state(StateSpec.function(track)).state_snapshots(),
+                    [[("a", 1)], [("a", 2), ("b", 1)], [("b", 1)], [("b", 1)]],
+                    checkpoint_dir=tmp_path)
+
+
+def test_map_with_state_timeout_calls_once_then_removes(client, tmp_path):
+    spec = StateSpec.function(track).timeout(2)
+    check_operation(client, [[("a", 1)], [], [], [], [("a", 1)]],
+                    lambda s: s.map_with_state(spec),
+                    # idle since t=1: at t=4 it is older than the 2 s timeout
+                    [[("a", 1)], [], [], [("a", "timed out", 1)], [("a", 1)]],
+                    checkpoint_dir=tmp_path)
+
+
+def test_map_with_state_initial_state(client, ssc, tmp_path):
+    spec = StateSpec.function(track).initial_state(ssc.parallelize([("a", 1)])).num_partitions(2)
+    check_operation(client, [[("a", 1)], [("b", 1)]],
+                    lambda s: s.map_with_state(spec).state_snapshots(),
+                    [[("a", 2)], [("a", 2), ("b", 1)]], checkpoint_dir=tmp_path)
+
+
+def test_map_with_state_needs_a_state_spec(ssc):
+    with pytest.raises(TypeError, match="needs a StateSpec.*StateSpec.function"):
+        ssc.queue_stream([]).map_with_state(track)
+
+
+def test_state_graph_does_not_grow_with_batches(client, tmp_path):
+    """Each state RDD is persisted, so a batch's graph reads the previous state instead of its history."""
+    from dstreams import StreamingContext
+    from dstreams.testing import ManualClock, run_batches
+
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(tmp_path))
+    sizes, totals = [], []
+    state = ssc.queue_stream([[("k", 1)]] * 30).update_state_by_key(running_count)
+    state.foreach_rdd(lambda rdd: (sizes.append(len(rdd.__dask_graph__())), totals.append(rdd.collect())))
+    run_batches(ssc, 30)
+    ssc.stop(stop_client=False)
+    assert totals[-1] == [("k", 30)]
+    assert sizes[29] == sizes[4]
