@@ -65,7 +65,8 @@ JOIN_CASES = [
       [("c", ([9], []))], [("e", ([], [1]))]]),
     ("transform_with", lambda a, b: a.transform_with(b, lambda r1, r2: r1.keys().union(r2.keys()).distinct()),
      [["a", "b"], ["a", "b", "d"], ["c"], ["e"]]),
-    ("union", lambda a, b: a.union(b).map(lambda kv: kv[0]), [["a", "b", "a"], ["a", "a", "b", "a", "b", "d"], ["c"], ["e"]]),
+    ("union", lambda a, b: a.union(b).map(lambda kv: kv[0]),
+     [["a", "b", "a"], ["a", "a", "b", "a", "b", "d"], ["c"], ["e"]]),
 ]
 
 

@@ -65,7 +65,7 @@ def test_reduce_by_key_and_window_with_inverse_and_filter(client, tmp_path):
 def test_reduce_by_key_and_window_with_slide(client, tmp_path):
     pairs = [[("a", 1)], [("a", 2)], [("a", 3)], [("a", 4)], [("a", 5)], [("a", 6)]]
     for inv in (None, sub):
-        check_operation(client, pairs, lambda s: s.reduce_by_key_and_window(add, inv, 4, 2),
+        check_operation(client, pairs, lambda s, inv=inv: s.reduce_by_key_and_window(add, inv, 4, 2),
                         [[("a", 3)], [("a", 10)], [("a", 18)]], num_batches=6, checkpoint_dir=tmp_path)
 
 
@@ -80,7 +80,8 @@ def test_group_by_key_and_window(client):
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda s: s.window(1.5), "window duration 1.5s of stream 'queue-0' is not a multiple of the batch interval 1s; use a multiple such as 2s"),
+    (lambda s: s.window(1.5),
+     "window duration 1.5s of stream 'queue-0' is not a multiple of the batch interval 1s; use a multiple such as 2s"),
     (lambda s: s.window(4, 3).window(4), "not a multiple of its slide interval 3s; use a multiple such as 3s"),
     (lambda s: s.reduce_by_key_and_window(add, None, 2, 0.5), "slide duration 500ms"),
     (lambda s: s.window(-1), "must be positive"),

@@ -437,9 +437,9 @@ class KafkaMetadata:
                     self._reset,
                 )
             if self._reset not in _RESETS:
+                why = f"group {self.group_id!r} has no valid commit" if self.group_id else "no group_id"
                 raise KafkaParamsError(
-                    f"no starting offset for {tp.topic}-{tp.partition}: none was given, "
-                    f"{'group ' + repr(self.group_id) + ' has no valid commit' if self.group_id else 'no group_id is set'}, "  # noqa: E501
+                    f"no starting offset for {tp.topic}-{tp.partition}: none was given, {why}, "
                     f"and auto_offset_reset={self._reset!r}; pass starting offsets or set "
                     f"auto_offset_reset to 'earliest' or 'latest'"
                 )
