@@ -69,7 +69,11 @@ def _flat_map_values(f, part):
 
 def _combine_locally(create, merge_value, part):
     acc: dict = {}
-    for k, v in part:
+    for kv in part:
+        try:
+            k, v = kv
+        except (TypeError, ValueError) as e:
+            raise _shuffle.not_a_pair(kv) from e
         if k in acc:
             acc[k] = merge_value(acc[k], v)
         else:

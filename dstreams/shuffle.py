@@ -32,11 +32,16 @@ def split_by_key(partition, partitioner) -> list[list]:
         for kv in partition:
             buckets[partitioner(kv[0])].append(kv)
     except (TypeError, IndexError) as e:
-        raise TypeError(
-            f"a pair operation needs (key, value) records, got {kv!r}; map the stream to pairs first, "
-            "e.g. .map(lambda x: (x, 1))"
-        ) from e
+        raise not_a_pair(kv) from e
     return buckets
+
+
+def not_a_pair(record) -> TypeError:
+    """The error for a record that a pair operation cannot split into (key, value)."""
+    return TypeError(
+        f"a pair operation needs (key, value) records, got {record!r}; map the stream to pairs first, "
+        "e.g. .map(lambda x: (x, 1))"
+    )
 
 
 def split_round_robin(partition, index: int, n: int) -> list[list]:

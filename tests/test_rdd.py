@@ -1,0 +1,156 @@
+"""The RDD of a batch: a Dask collection with Spark's actions and pair operations."""
+import operator
+
+import dask
+import pytest
+
+from dstreams import RDD
+
+
+@pytest.fixture
+def words(client):
+    return RDD.from_list(["a b", "a", "c b a", "", "d"], 3, client=client)
+
+
+def test_is_a_dask_collection(words):
+    assert dask.is_dask_collection(words)
+    (records,) = dask.compute(words)
+    assert records == ["a b", "a", "c b a", "", "d"]
+    assert len(words.__dask_keys__()) == 3
+
+
+def test_converts_to_bag_without_copying(words):
+    bag = words.to_bag()
+    assert bag.npartitions == words.npartitions
+    assert bag.__dask_keys__() == words.__dask_keys__()
+    assert bag.__dask_graph__() is words.__dask_graph__()
+    assert bag.map(len).sum().compute() == 10
+
+
+def test_to_dataframe(client):
+    rdd = RDD.from_list([("a", 1), ("b", 2)], 2, client=client)
+    df = rdd.to_dataframe(columns=["k", "v"])
+    assert df.npartitions == 2
+    assert df.compute().sort_values("k").values.tolist() == [["a", 1], ["b", 2]]
+
+
+def test_actions(words):
+    assert words.count() == 5
+    assert words.take(2) == ["a b", "a"]
+    assert words.take(100) == words.collect()
+    assert words.first() == "a b"
+    assert not words.is_empty()
+    assert words.count_by_value()["a"] == 1
+    assert words.flat_map(str.split).map(len).reduce(operator.add) == 7
+    assert words.map(len).fold(0, operator.add) == 10
+
+
+def test_empty_rdd_actions(client):
+    empty = RDD.empty(client)
+    assert empty.is_empty() and empty.count() == 0 and empty.take(3) == []
+    with pytest.raises(ValueError, match="empty.*fold"):
+        empty.reduce(operator.add)
+    with pytest.raises(ValueError, match="empty"):
+        empty.first()
+    assert empty.fold(0, operator.add) == 0
+
+
+def test_partitioning_ops(words):
+    assert words.glom().map(len).collect() == [1, 2, 2]
+    assert words.coalesce(1).glom().map(len).collect() == [5]
+    assert sorted(words.repartition(4).collect()) == sorted(words.collect())
+    assert words.repartition(4).npartitions == 4
+    pairs = words.flat_map(str.split).map(lambda w: (w, 1))
+    parted = pairs.partition_by(2)
+    for i, part in enumerate(parted.glom().collect()):
+        from dstreams._util import portable_hash
+
+        assert all(portable_hash(k) % 2 == i for k, _ in part)
+    assert sorted(words.flat_map(str.split).distinct().collect()) == ["a", "b", "c", "d"]
+    assert words.map_partitions_with_index(lambda i, it: [(i, len(list(it)))]).collect() == [(0, 1), (1, 2), (2, 2)]
+
+
+def test_pair_ops_and_map_side_combine(words):
+    pairs = words.flat_map(str.split).map(lambda w: (w, 1))
+    counts = pairs.reduce_by_key(operator.add, 2)
+    assert counts.npartitions == 2
+    assert sorted(counts.collect()) == [("a", 3), ("b", 2), ("c", 1), ("d", 1)]
+    # map-side combine: the shuffle moves one record per key per input partition, not one per word
+    combined = pairs.combine_by_key(lambda v: v, operator.add, operator.add, 2)
+    layers = combined.__dask_graph__().layers
+    combine_layer = next(name for name in layers if name.endswith("-combine"))
+    local = dask.compute(RDD(combined.__dask_graph__(), combine_layer, 3))[0]
+    assert len(local) == 6  # partitions: {a,b}, {a}+{c,b,a}->{a,c,b}, {d} => 2 + 3 + 1
+    assert sorted(pairs.group_by_key().map_values(len).collect()) == [("a", 3), ("b", 2), ("c", 1), ("d", 1)]
+    assert sorted(pairs.aggregate_by_key(0, operator.add, operator.add).collect()) == sorted(counts.collect())
+    assert sorted(pairs.fold_by_key(0, operator.add).collect()) == sorted(counts.collect())
+    assert pairs.count_by_key() == {"a": 3, "b": 2, "c": 1, "d": 1}
+    assert sorted(counts.map_values(str).collect())[0] == ("a", "3")
+    assert sorted(counts.flat_map_values(lambda v: [v] * v).keys().collect()) == list("aaabbcd")
+
+
+def test_already_partitioned_reduce_skips_the_shuffle(words):
+    pairs = words.flat_map(str.split).map(lambda w: (w, 1)).partition_by(2)
+    again = pairs.reduce_by_key(operator.add, 2)
+    assert not any(name.endswith("-shuffle") for name in again.__dask_graph__().layers if again.name in name)
+    assert sorted(again.collect()) == [("a", 3), ("b", 2), ("c", 1), ("d", 1)]
+
+
+def test_pair_ops_reject_non_pairs_with_the_fix(words):
+    with pytest.raises(TypeError, match=r"needs \(key, value\) records.*map\(lambda x: \(x, 1\)\)"):
+        words.reduce_by_key(operator.add).collect()
+
+
+def test_joins(client):
+    left = RDD.from_list([("a", 1), ("b", 2), ("a", 3)], 2, client=client)
+    right = RDD.from_list([("a", "x"), ("c", "y")], 1, client=client)
+    assert sorted(left.join(right).collect()) == [("a", (1, "x")), ("a", (3, "x"))]
+    assert sorted(left.left_outer_join(right).collect()) == [("a", (1, "x")), ("a", (3, "x")), ("b", (2, None))]
+    assert sorted(left.right_outer_join(right).collect()) == [("a", (1, "x")), ("a", (3, "x")), ("c", (None, "y"))]
+    assert len(left.full_outer_join(right, 3).collect()) == 4
+    assert sorted(left.cogroup(right).map_values(lambda g: (sorted(g[0]), g[1])).collect()) == [
+        ("a", ([1, 3], ["x"])), ("b", ([2], [])), ("c", ([], ["y"]))]
+
+
+def test_persist_and_unpersist(client, words):
+    kept = words.map(str.upper).persist()
+    assert kept.is_persisted
+    keys = kept.__dask_keys__()
+    assert all(client.who_has(keys).values())
+    assert kept.collect() == ["A B", "A", "C B A", "", "D"]
+    kept.unpersist()
+    assert not kept.is_persisted
+
+
+def test_foreach_partition_runs_on_workers(words, tmp_path):
+    def write(it):
+        import uuid
+
+        with open(tmp_path / f"part-{uuid.uuid4().hex}", "w") as fh:
+            fh.write("\n".join(it))
+
+    words.foreach_partition(write)
+    lines = sorted(line for p in tmp_path.iterdir() for line in p.read_text().split("\n"))
+    assert lines == sorted(["a b", "a", "c b a", "", "d"])
+
+
+def test_save_as_text_file(words, tmp_path):
+    out = tmp_path / "out"
+    words.save_as_text_file(str(out))
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    assert (out / "part-00002").read_text() == "\nd\n"
+
+
+def test_offset_ranges_are_only_on_kafka_batches(words):
+    with pytest.raises(AttributeError, match="no Kafka offset ranges.*create_direct_stream"):
+        words.offset_ranges
+
+
+def test_portable_hash_is_stable_across_processes():
+    import subprocess
+    import sys
+
+    code = "from dstreams._util import portable_hash; print(portable_hash(('word', 1, b'x', None)))"
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1 and outs.pop().strip().isdigit()
