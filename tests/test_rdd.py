@@ -143,7 +143,7 @@ def test_save_as_text_file(words, tmp_path):
 
 def test_offset_ranges_are_only_on_kafka_batches(words):
     with pytest.raises(AttributeError, match="no Kafka offset ranges.*create_direct_stream"):
-        words.offset_ranges
+        _ = words.offset_ranges
 
 
 def test_portable_hash_is_stable_across_processes():

@@ -87,8 +87,7 @@ def consumer_config(kafka_params: Mapping[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(kafka_params, Mapping):
         raise KafkaParamsError(
-            f"kafka_params must be a dict of kafka-python KafkaConsumer settings, "
-            f"got {type(kafka_params).__name__}"
+            f"kafka_params must be a dict of kafka-python KafkaConsumer settings, got {type(kafka_params).__name__}"
         )
     config = dict(kafka_params)
     unknown = sorted(set(config) - set(KafkaConsumer.DEFAULT_CONFIG))
@@ -179,9 +178,7 @@ def _topic_partition(key: Any) -> TopicPartition:
         and not isinstance(key[1], bool)
     ):
         return TopicPartition(*key)
-    raise KafkaParamsError(
-        f"starting offsets are keyed by TopicPartition or (topic, partition) tuples, got {key!r}"
-    )
+    raise KafkaParamsError(f"starting offsets are keyed by TopicPartition or (topic, partition) tuples, got {key!r}")
 
 
 # --------------------------------------------------------------------------- driver
@@ -300,9 +297,7 @@ class KafkaMetadata:
             if missing := sorted(set(names) - wanted):
                 log.info("Kafka topics %s do not exist (yet) at %s", missing, describe_servers(self._config))
         with self._lock:
-            return sorted(
-                TopicPartition(t, p) for t in wanted for p in self._consumer.partitions_for_topic(t) or ()
-            )
+            return sorted(TopicPartition(t, p) for t in wanted for p in self._consumer.partitions_for_topic(t) or ())
 
     # -- offsets
 
@@ -411,9 +406,7 @@ class KafkaMetadata:
                     f"read ({_names(parts)}); check the topic names and partition numbers"
                 )
         elif starting is not None:
-            raise KafkaParamsError(
-                f"starting offsets must be None, 'earliest', 'latest' or a dict, got {starting!r}"
-            )
+            raise KafkaParamsError(f"starting offsets must be None, 'earliest', 'latest' or a dict, got {starting!r}")
         if not parts:
             return {}
         earliest = self.earliest_offsets(parts)
@@ -432,8 +425,13 @@ class KafkaMetadata:
                 continue
             if offset is not None:
                 log.warning(
-                    "committed offset %d of group %r for %s-%d is outside the log [%d, %d]; using "
-                    "auto_offset_reset=%r", offset, self.group_id, tp.topic, tp.partition, lo, hi,
+                    "committed offset %d of group %r for %s-%d is outside the log [%d, %d]; using auto_offset_reset=%r",
+                    offset,
+                    self.group_id,
+                    tp.topic,
+                    tp.partition,
+                    lo,
+                    hi,
                     self._reset,
                 )
             if self._reset not in _RESETS:
@@ -454,8 +452,7 @@ class KafkaMetadata:
             return hi
         if isinstance(value, bool) or not isinstance(value, int):
             raise KafkaParamsError(
-                f"starting offset for {tp.topic}-{tp.partition} must be an int, 'earliest' or "
-                f"'latest', got {value!r}"
+                f"starting offset for {tp.topic}-{tp.partition} must be an int, 'earliest' or 'latest', got {value!r}"
             )
         if not lo <= value <= hi:
             raise KafkaParamsError(
