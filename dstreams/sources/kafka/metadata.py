@@ -201,7 +201,9 @@ class KafkaMetadata:
         return last stable offsets; ``auto_offset_reset`` (``'latest'`` by
         default) places partitions that have no explicit or committed offset.
     timeout_ms : int, optional
-        Deadline for connecting and for each request (default 30 s).
+        Deadline for connecting and for each call. By default the
+        ``request_timeout_ms`` of ``kafka_params`` if set, else 30 s
+        (``bootstrap_timeout_ms`` in ``kafka_params``, if set, bounds connecting).
 
     Raises
     ------
@@ -218,13 +220,19 @@ class KafkaMetadata:
     {TopicPartition(topic='words', partition=0): 42}
     """
 
-    def __init__(self, kafka_params: Mapping[str, Any], *, timeout_ms: int = DEFAULT_TIMEOUT_MS):
+    def __init__(self, kafka_params: Mapping[str, Any], *, timeout_ms: int | None = None):
         self._config = consumer_config(kafka_params)
+        if timeout_ms is None:
+            timeout_ms = self._config.get("request_timeout_ms", DEFAULT_TIMEOUT_MS)
         self._timeout_ms = timeout_ms
         reset = self._config.get("auto_offset_reset", "latest")
         self._reset = {"smallest": "earliest", "largest": "latest"}.get(reset, reset)
         self._lock = threading.RLock()
-        self._consumer = open_consumer(self._config, timeout_ms=timeout_ms, purpose="offset metadata")
+        # it never reads records: no deserializers (kafka-python warns about plain callables)
+        config = {k: v for k, v in self._config.items() if k not in ("key_deserializer", "value_deserializer")}
+        if timeout_ms > config.get("fetch_max_wait_ms", 500):  # kafka-python requires this order
+            config.setdefault("request_timeout_ms", timeout_ms)  # bounds topics(), which has no timeout
+        self._consumer = open_consumer(config, timeout_ms=timeout_ms, purpose="offset metadata")
         self._commits: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- lifecycle
@@ -528,15 +536,18 @@ class KafkaMetadata:
             self._commits = concurrent.futures.ThreadPoolExecutor(1, "dstreams-kafka-commit")
 
         def run() -> dict[TopicPartition, int]:
+            error = None
             try:
-                result = self._commit_now(offsets) if offsets else {}
+                return self._commit_now(offsets) if offsets else {}
             except BaseException as exc:
-                if callback is not None:
-                    callback(offsets, exc)
+                error = exc
                 raise
-            if callback is not None:
-                callback(offsets, None)
-            return result
+            finally:
+                if callback is not None:
+                    try:
+                        callback(offsets, error)
+                    except Exception:
+                        log.exception("offset commit callback %r failed", callback)
 
         return self._commits.submit(run)
 

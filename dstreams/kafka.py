@@ -1,0 +1,83 @@
+"""Kafka for dstreams: the direct stream (no receivers) and its offset ranges.
+
+Examples
+--------
+>>> from dstreams.kafka import create_direct_stream
+>>> stream = create_direct_stream(ssc, ["events"], {"bootstrap_servers": "127.0.0.1:9092",
+...                                                 "group_id": "wordcount"})  # doctest: +SKIP
+>>> def show(time, rdd):
+...     for o in rdd.offset_ranges:
+...         print(o.topic, o.partition, o.from_offset, o.until_offset)
+>>> stream.foreach_rdd(show)  # doctest: +SKIP
+>>> stream.foreach_rdd(lambda rdd: stream.commit_async(rdd.offset_ranges))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from .sources.kafka.consumer import RecordDeserializationError, consumer_cache_stats
+from .sources.kafka.metadata import KafkaCommitError, KafkaParamsError, KafkaUnavailableError
+from .sources.kafka.offsets import (
+    KafkaSourceError,
+    OffsetRange,
+    OffsetsBeyondLogEndError,
+    OffsetsDeletedError,
+    OffsetsUnavailableError,
+)
+from .sources.kafka.rdd import KafkaRDD
+from .sources.kafka.stream import DirectKafkaInputDStream
+
+
+def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
+                         backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=30_000):
+    """A stream of Kafka records with one Dask partition per Kafka partition and no receivers.
+
+    Parameters
+    ----------
+    ssc : StreamingContext
+    topics : list of str or re.Pattern
+        Topic names, or a compiled regular expression matching whole topic names. Partitions added
+        later, and new topics matching the pattern, are read from their start at the next batch.
+    kafka_params : dict
+        kafka-python ``KafkaConsumer`` settings (``bootstrap_servers``, ``group_id``,
+        ``security_protocol``, ``ssl_*``, ``sasl_*``, ``key_deserializer``, ``value_deserializer``,
+        ``isolation_level``, ...), copied and never changed. Auto-commit is always off: asking for it
+        is an error. Deserializers run on the workers.
+    starting_offsets : "earliest", "latest", dict or None
+        Where to start: the log's start or end, or ``{TopicPartition or (topic, partition): offset}``.
+        Partitions not given start at the group's committed offset, else by ``auto_offset_reset``
+        (``"latest"`` unless set), as in Spark.
+    max_rate_per_partition : float, optional
+        At most this many records per second per partition in a batch.
+    backpressure : bool
+        Adapt the rate to how fast batches are processed (Spark's PID estimator).
+    initial_rate : float, optional
+        With backpressure, the records/s of the first batch.
+    min_rate : float
+        With backpressure, the rate never falls below this (records/s).
+    poll_timeout_ms : int
+        How long a worker waits for a range's records before failing the batch.
+
+    Returns
+    -------
+    DirectKafkaInputDStream
+        Each batch is a :class:`KafkaRDD` of kafka-python ``ConsumerRecord`` s, with ``offset_ranges``.
+        ``stream.commit_async(ranges, callback=None)`` commits them for ``group_id``.
+    """
+    return DirectKafkaInputDStream(ssc, topics, kafka_params, starting_offsets, max_rate_per_partition,
+                                   backpressure, initial_rate, min_rate, poll_timeout_ms)
+
+
+__all__ = [
+    "DirectKafkaInputDStream",
+    "KafkaCommitError",
+    "KafkaParamsError",
+    "KafkaRDD",
+    "KafkaSourceError",
+    "KafkaUnavailableError",
+    "OffsetRange",
+    "OffsetsBeyondLogEndError",
+    "OffsetsDeletedError",
+    "OffsetsUnavailableError",
+    "RecordDeserializationError",
+    "consumer_cache_stats",
+    "create_direct_stream",
+]

@@ -1,0 +1,40 @@
+"""KafkaRDD: one batch of a direct stream, one Dask partition per Kafka offset range."""
+from __future__ import annotations
+
+from dask._task_spec import Task
+from dask.highlevelgraph import HighLevelGraph
+
+from ...rdd import RDD
+from .consumer import read_range
+
+
+class KafkaRDD(RDD):
+    """The records of one batch: partition ``i`` reads ``offset_ranges[i]`` on a worker.
+
+    ``rdd.offset_ranges`` lists the ranges; it exists on this RDD (and inside ``transform``), not on
+    RDDs derived from it, as in Spark (``HasOffsetRanges``).
+    """
+
+    def __init__(self, graph, name, offset_ranges, client=None):
+        super().__init__(graph, name, len(offset_ranges), client)
+        self._offset_ranges = tuple(offset_ranges)
+
+    @classmethod
+    def build(cls, name, kafka_params, offset_ranges, poll_timeout_ms, client):
+        layer = {
+            (name, i): Task((name, i), read_range, kafka_params, r, poll_timeout_ms)
+            for i, r in enumerate(offset_ranges)
+        }
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=())
+        return cls(graph, name, offset_ranges, client)
+
+    @property
+    def offset_ranges(self):
+        """The ``OffsetRange`` of each partition, in partition order."""
+        return self._offset_ranges
+
+    def _rebuild(self, dsk, *args, rename=None):
+        return KafkaRDD(dsk, self.name, self._offset_ranges, self.client)
+
+    def __repr__(self):
+        return f"KafkaRDD<{self.name}, {', '.join(map(str, self._offset_ranges))}>"

@@ -1,0 +1,177 @@
+"""DirectKafkaInputDStream: Kafka without receivers, one Dask partition per Kafka partition.
+
+At each batch the driver asks the brokers for the latest offsets (it never reads records), clamps them
+by the rate limit, and records one ``OffsetRange`` per partition: batch k's ``until_offset`` is batch
+k+1's ``from_offset``. The workers read the ranges through cached consumers.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from kafka import TopicPartition
+
+from ...dstream.input import InputDStream
+from ...scheduler.rate import PIDRateEstimator, RateController
+from .consumer import DEFAULT_POLL_TIMEOUT_MS
+from .metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError, consumer_config
+from .offsets import OffsetRange
+from .rdd import KafkaRDD
+
+logger = logging.getLogger("dstreams")
+
+
+class DirectKafkaInputDStream(InputDStream):
+    """See :func:`dstreams.kafka.create_direct_stream`."""
+
+    op = "kafka"
+    recoverable = True
+
+    def __init__(self, ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
+                 backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=DEFAULT_POLL_TIMEOUT_MS,
+                 broker_wait_s=120.0):
+        super().__init__(ssc)
+        self.kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
+        consumer_config(self.kafka_params)  # validates now, before start
+        self.topics, self.pattern = _topics(topics)
+        self.starting_offsets = starting_offsets
+        self.max_rate_per_partition = _positive_or_none(max_rate_per_partition, "max_rate_per_partition")
+        self.initial_rate = _positive_or_none(initial_rate, "initial_rate")
+        self.backpressure = bool(backpressure)
+        self.min_rate = min_rate
+        self.poll_timeout_ms = int(poll_timeout_ms)
+        self.broker_wait_s = broker_wait_s
+        self.rate_limit: float | None = None  # records/s for the whole stream, set by backpressure
+        self.current_offsets: dict[TopicPartition, int] | None = None
+        self.batch_ranges: dict[int, tuple[OffsetRange, ...]] = {}
+        self.metadata: KafkaMetadata | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self):
+        self.metadata = KafkaMetadata(self.kafka_params)
+        if self.current_offsets is None:
+            parts = self._partitions()
+            self.current_offsets = self.metadata.starting_offsets(parts, self.starting_offsets)
+        if self.backpressure:
+            estimator = PIDRateEstimator(self.ssc.batch_ms, min_rate=self.min_rate)
+            self.ssc.add_listener(RateController(self, estimator))
+            self.rate_limit = self.initial_rate
+
+    def stop(self):
+        super().stop()
+        if self.metadata is not None:
+            self.metadata.close()
+            self.metadata = None
+
+    # -- per batch -------------------------------------------------------------------------
+    def _partitions(self):
+        return self.metadata.partitions(topics=self.topics, pattern=self.pattern)
+
+    def _with_broker(self, what, fn):
+        """Call ``fn``; while the brokers are unreachable, retry with backoff up to ``broker_wait_s``."""
+        deadline = time.monotonic() + self.broker_wait_s
+        delay = 0.2
+        while True:
+            try:
+                return fn()
+            except KafkaUnavailableError:
+                if time.monotonic() >= deadline:
+                    raise
+                logger.warning("dstreams: Kafka unreachable while %s; retrying in %.1fs", what, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def latest_offsets(self):
+        def ask():
+            parts = self._partitions()
+            new = [tp for tp in parts if tp not in self.current_offsets]
+            if new:  # partitions added while running are read from their start
+                start = self.metadata.earliest_offsets(new)
+                logger.info("dstreams: new Kafka partitions %s, reading from their start", new)
+                self.current_offsets.update(start)
+            return self.metadata.latest_offsets(parts)
+
+        return self._with_broker("asking for the latest offsets", ask)
+
+    def clamp(self, latest: dict) -> dict:
+        """Limit each partition's range by ``max_rate_per_partition`` and the backpressure rate."""
+        secs = self.ssc.batch_ms / 1000.0
+        lag = {tp: max(0, latest[tp] - self.current_offsets[tp]) for tp in latest}
+        limits = {}
+        if self.rate_limit is not None:
+            total_lag = sum(lag.values())
+            for tp, n in lag.items():
+                share = self.rate_limit * (n / total_lag if total_lag else 1.0 / max(1, len(lag)))
+                limits[tp] = share
+        if self.max_rate_per_partition is not None:
+            for tp in lag:
+                limits[tp] = min(limits.get(tp, self.max_rate_per_partition), self.max_rate_per_partition)
+        if not limits:
+            return dict(latest)
+        out = {}
+        for tp, end in latest.items():
+            if tp in limits:
+                allowed = max(int(secs * limits[tp]), 1)  # at least one record, so a stream never stalls
+                out[tp] = min(end, self.current_offsets[tp] + allowed)
+            else:
+                out[tp] = end
+        return out
+
+    def compute(self, t):
+        until = self.clamp(self.latest_offsets())
+        ranges = tuple(
+            OffsetRange(tp.topic, tp.partition, self.current_offsets[tp], max(until[tp], self.current_offsets[tp]))
+            for tp in sorted(until)
+        )
+        self.current_offsets = {r.topic_partition: r.until_offset for r in ranges}
+        self.batch_ranges[t] = ranges
+        self.report(t, sum(r.count() for r in ranges), offsets=ranges)
+        return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms, self.ssc.client)
+
+    def clear_metadata(self, time_ms):
+        super().clear_metadata(time_ms)
+        for t in [t for t in self.batch_ranges if t <= time_ms - self.remember_ms]:
+            del self.batch_ranges[t]
+
+    # -- commits ---------------------------------------------------------------------------
+    def commit_async(self, offset_ranges, callback=None):
+        """Commit the ends of ``offset_ranges`` for the consumer group, in the background.
+
+        Call it after the batch's output succeeded: ``stream.commit_async(rdd.offset_ranges)``.
+        ``callback(offsets, error)`` is called when the commit finished.
+        """
+        if self.metadata is None:
+            raise RuntimeError("commit_async() needs a started StreamingContext")
+        return self.metadata.commit_async(offset_ranges, callback)
+
+    def commit(self, offset_ranges):
+        """Commit the ends of ``offset_ranges`` and wait for the broker."""
+        if self.metadata is None:
+            raise RuntimeError("commit() needs a started StreamingContext")
+        return self.metadata.commit(offset_ranges)
+
+
+def _topics(topics):
+    if isinstance(topics, re.Pattern):
+        return None, topics
+    if isinstance(topics, str):
+        return [topics], None
+    try:
+        names = list(topics)
+    except TypeError:
+        names = None
+    if not names or not all(isinstance(t, str) and t for t in names):
+        raise KafkaParamsError(
+            f"topics must be a non-empty list of topic names or a compiled regex (re.compile('events-.*')), "
+            f"got {topics!r}"
+        )
+    return names, None
+
+
+def _positive_or_none(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise KafkaParamsError(f"{what} must be a positive number of records per second or None, got {value!r}")
+    return float(value)
