@@ -6,8 +6,13 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from dstreams import BatchFailedError, StreamingContext
-from dstreams.kafka import KafkaParamsError, KafkaUnavailableError, OffsetRange, consumer_cache_stats, \
-    create_direct_stream
+from dstreams.kafka import (
+    KafkaParamsError,
+    KafkaUnavailableError,
+    OffsetRange,
+    consumer_cache_stats,
+    create_direct_stream,
+)
 from dstreams.testing import ManualClock, run_batches
 
 
@@ -165,7 +170,7 @@ def test_offset_ranges_in_transform_and_gone_after_shuffle(kssc, kafka_params, t
 
     def after_shuffle(rdd):
         try:
-            rdd.offset_ranges
+            _ = rdd.offset_ranges
         except AttributeError as e:
             errors.append(str(e))
 
@@ -245,4 +250,4 @@ def test_broker_restart_mid_stream_waits_and_loses_nothing(kssc, kafka_params, t
     ranges = [r for rs, _ in batches for r in rs]
     for p in (0, 1):
         mine = [r for r in ranges if r.partition == p]
-        assert all(a.until_offset == b.from_offset for a, b in zip(mine, mine[1:]))
+        assert all(a.until_offset == b.from_offset for a, b in zip(mine, mine[1:], strict=False))
