@@ -23,6 +23,7 @@ from .sources.kafka.offsets import (
     OffsetsUnavailableError,
 )
 from .sources.kafka.rdd import KafkaRDD
+from .sources.kafka.sink import producer_pool_stats, write
 from .sources.kafka.stream import DirectKafkaInputDStream
 
 
@@ -80,4 +81,6 @@ __all__ = [
     "RecordDeserializationError",
     "consumer_cache_stats",
     "create_direct_stream",
+    "producer_pool_stats",
+    "write",
 ]

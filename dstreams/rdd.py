@@ -208,6 +208,8 @@ class RDD:
         self.client = client
         self.partitioner = partitioner
         self._persisted = None
+        # Kafka offset range of each partition while partitions stay 1:1 with the source's (narrow ops)
+        self._narrow_ranges = None
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod
@@ -249,7 +251,9 @@ class RDD:
         name = self.name
         if rename:
             name = rename.get(name, name)
-        return RDD(dsk, name, self.npartitions, self.client, self.partitioner)
+        out = RDD(dsk, name, self.npartitions, self.client, self.partitioner)
+        out._narrow_ranges = self._narrow_ranges
+        return out
 
     __dask_scheduler__ = staticmethod(dask.threaded.get)
     __dask_optimize__ = staticmethod(lambda dsk, keys, **kwargs: dsk)
@@ -273,7 +277,9 @@ class RDD:
         for i in range(self.npartitions):
             extra = (i,) if with_index else ()
             layer[(name, i)] = Task((name, i), func, *args, *extra, TaskRef((self.name, i)))
-        return self._new(name, layer, [self], partitioner=self.partitioner if keep_partitioner else None)
+        out = self._new(name, layer, [self], partitioner=self.partitioner if keep_partitioner else None)
+        out._narrow_ranges = self._narrow_ranges
+        return out
 
     def _to_one(self, op, partial_func, combine_func, name=None):
         """Partials per partition, combined into a one-partition RDD."""

@@ -331,6 +331,14 @@ class DStream:
         """Print the first ``num`` records of every batch (an output operation)."""
         return _o.pprint(self, num)
 
+    def to_kafka(self, topic, producer_params, transactional=False, group_id=None, transactional_id_prefix=None):
+        """Write every batch to a Kafka topic (an output operation); see :func:`dstreams.kafka.write`.
+
+        With ``transactional=True`` each batch's output and its input offsets are committed together, so
+        the output is exactly once for ``read_committed`` readers.
+        """
+        return _o.to_kafka(self, topic, producer_params, transactional, group_id, transactional_id_prefix)
+
     def save_as_text_files(self, prefix: str, suffix: str | None = None):
         """Save each batch as text files under ``prefix-TIME_IN_MS[.suffix]`` (an output operation)."""
         return _o.save_as_text_files(self, prefix, suffix)

@@ -67,4 +67,39 @@ def save_as_text_files(stream, prefix, suffix):
     return ForEachDStream(stream, save, "save_as_text_files")
 
 
+def to_kafka(stream, topic, producer_params, transactional, group_id, transactional_id_prefix):
+    from ..sources.kafka import sink
+
+    sources = _kafka_sources(stream)
+
+    def write(time, rdd):
+        t = int(round(time.timestamp() * 1000))
+        ranges = None
+        if transactional and len(sources) == 1:
+            ranges = sources[0].batch_ranges.get(t)
+        consumer_params = dict(sources[0].kafka_params) if len(sources) == 1 else None
+        sink.write(rdd, topic, producer_params, transactional, offset_ranges=ranges, group_id=group_id,
+                   consumer_params=consumer_params, transactional_id_prefix=transactional_id_prefix)
+
+    if transactional and len(sources) != 1:
+        raise ValueError(
+            f"to_kafka(transactional=True) commits the input offsets of one Kafka direct stream, but stream "
+            f"'{stream.name}' reads from {len(sources)}; write each direct stream's results separately"
+        )
+    return ForEachDStream(stream, write, "to_kafka")
+
+
+def _kafka_sources(stream):
+    found, todo, seen = [], [stream], set()
+    while todo:
+        s = todo.pop()
+        if id(s) in seen:
+            continue
+        seen.add(id(s))
+        if type(s).__name__ == "DirectKafkaInputDStream":
+            found.append(s)
+        todo.extend(s.dependencies)
+    return found
+
+
 __all__ = ["ForEachDStream", "Job", "ms_to_datetime"]

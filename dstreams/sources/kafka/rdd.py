@@ -18,6 +18,7 @@ class KafkaRDD(RDD):
     def __init__(self, graph, name, offset_ranges, client=None):
         super().__init__(graph, name, len(offset_ranges), client)
         self._offset_ranges = tuple(offset_ranges)
+        self._narrow_ranges = self._offset_ranges
 
     @classmethod
     def build(cls, name, kafka_params, offset_ranges, poll_timeout_ms, client):
