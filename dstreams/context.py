@@ -83,11 +83,11 @@ class StreamingContext:
         if client is None:
             self._cluster = LocalCluster(processes=False, dashboard_address=":0")
             self._owns_client = True
-            return Client(self._cluster, set_as_default=False)
+            return Client(self._cluster)  # the default client, as Client() is: bags and frames use it too
         if isinstance(client, str):
             self._owns_client = True
             try:
-                return Client(client, set_as_default=False, timeout="10s")
+                return Client(client, timeout="10s")
             except OSError as e:
                 raise ConnectionError(
                     f"could not reach a Dask scheduler at {client!r}: {e}; start one with `dask scheduler` "

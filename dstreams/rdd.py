@@ -109,6 +109,10 @@ def _cogroup_partition(n, part):
     return list(acc.items())
 
 
+def _cogroup_parts(n, parts):
+    return _cogroup_partition(n, [x for p in parts for x in p])
+
+
 def _join_flat(how, kv):
     k, (left, right) = kv
     if not left and how in ("right", "full"):
@@ -255,7 +259,11 @@ class RDD:
         out._narrow_ranges = self._narrow_ranges
         return out
 
-    __dask_scheduler__ = staticmethod(dask.threaded.get)
+    @property
+    def __dask_scheduler__(self):
+        # compute on this RDD's cluster: dask.compute(rdd) works without a default client
+        return self.client.get if self.client is not None else dask.threaded.get
+
     __dask_optimize__ = staticmethod(lambda dsk, keys, **kwargs: dsk)
 
     def __repr__(self):
@@ -446,12 +454,18 @@ class RDD:
         rdds = (self,) + others
         partitioner = self._partitioner(num_partitions)
         name = name or f"cogroup-{tokenize(*[r.name for r in rdds], partitioner)}"
-        tagged = [r._per_partition("tag", _tag, i, name=f"{name}-tag{i}") for i, r in enumerate(rdds)]
-        union = tagged[0].union(*tagged[1:], name=f"{name}-union")
-        shuffled = union._shuffle("shuffle", partitioner, name=f"{name}-shuffle")
-        return shuffled._per_partition(
-            "cogroup", _cogroup_partition, len(rdds), name=name, keep_partitioner=True
-        )
+        # inputs already partitioned this way (e.g. the state of a stateful stream) are not shuffled again
+        parts = []
+        for i, r in enumerate(rdds):
+            tagged = r._per_partition("tag", _tag, i, name=f"{name}-tag{i}", keep_partitioner=True)
+            if r.partitioner != partitioner:
+                tagged = tagged._shuffle("shuffle", partitioner, name=f"{name}-shuffle{i}")
+            parts.append(tagged)
+        layer = {
+            (name, j): Task((name, j), _cogroup_parts, len(rdds), List(*[TaskRef((t.name, j)) for t in parts]))
+            for j in range(partitioner.num_partitions)
+        }
+        return self._new(name, layer, parts, partitioner.num_partitions, partitioner)
 
     def join(self, other, num_partitions=None, name=None):
         """Inner join on key: ``(key, (left_value, right_value))`` for every matching pair."""

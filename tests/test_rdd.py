@@ -154,3 +154,12 @@ def test_portable_hash_is_stable_across_processes():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outs) == 1 and outs.pop().strip().isdigit()
+
+
+def test_cogroup_does_not_shuffle_an_input_already_partitioned_alike(client):
+    state = RDD.from_list([("a", 1), ("b", 2)], 1, client=client).partition_by(2)
+    new = RDD.from_list([("b", 3)], 1, client=client)
+    grouped = state.cogroup(new, num_partitions=2, name="cg")
+    layers = set(grouped.__dask_graph__().layers)
+    assert "cg-shuffle1" in layers and "cg-shuffle0" not in layers
+    assert sorted(grouped.map_values(lambda g: (g[0], g[1])).collect()) == [("a", ([1], [])), ("b", ([2], [3]))]

@@ -185,6 +185,8 @@ def _map_with_state_partition(func, t, timeout_ms, part):
             value, exists = st._value, st._exists
             if st._updated or st._removed:
                 updated = t
+        if values and exists and timeout_ms is not None:
+            updated = t  # with a timeout, a key is idle only while it receives no record (as in Spark)
         if not values and exists and timeout_ms is not None and updated < t - timeout_ms:
             st = State(value, True, timing_out=True)
             mapped.append(func(key, None, st))
@@ -231,13 +233,14 @@ class _MapWithStateCore(_StatefulBase):
             prev_state = (init._per_partition("seed", _seed_state, name=f"{name}-seed") if init is not None
                           else RDD.empty(self.ssc.client, name=f"{name}-no-state"))
         else:
-            prev_state = prev._per_partition("states", _first_of_pair, name=f"{name}-prev-states")
+            prev_state = prev._per_partition("states", _first_of_pair, name=f"{name}-prev-states",
+                                             keep_partitioner=True)
         if new is None:
             new = RDD.empty(self.ssc.client, name=f"{name}-no-input")
         grouped = prev_state.cogroup(new, num_partitions=self._partitions(prev_state, new),
                                      name=f"{name}-cogroup")
         fn = functools.partial(_map_with_state_partition, self.spec.func, t, self.spec.timeout_ms)
-        return grouped._per_partition("map-with-state", fn, name=name)
+        return grouped._per_partition("map-with-state", fn, name=name, keep_partitioner=True)
 
 
 

@@ -73,8 +73,9 @@ def _merge_window(f, inv_f, kv):
         return [(key, value)]
     if old:
         raise RuntimeError(
-            f"key {key!r} has values leaving the window but no previous window value; the previous "
-            "window RDD was lost. Give the stream a checkpoint directory and restart"
+            f"key {key!r} has values leaving the window but no value in the previous window: filter_func "
+            "dropped it while values of it were still in the window. filter_func may only drop keys whose "
+            "window is empty (for counts: lambda kv: kv[1] != 0)"
         )
     return [(key, functools.reduce(f, new))] if new else []
 
@@ -140,7 +141,8 @@ class ReducedWindowedDStream(DStream):
         super().validate_at_start()
         if self.ssc.checkpoint_dir is None:
             raise ValueError(
-                f"reduce_by_key_and_window with an inverse function (stream '{self.name}') needs a "
+                f"a window reduced with an inverse function (stream '{self.name}': reduce_by_key_and_window, "
+                "reduce_by_window or count_by_window with an inverse, or count_by_value_and_window) needs a "
                 "checkpoint directory, as in Spark; call ssc.checkpoint('/some/dir') before start()"
             )
         if self.window_ms < self.own_slide_ms:

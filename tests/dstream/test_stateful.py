@@ -108,3 +108,46 @@ def test_state_graph_does_not_grow_with_batches(client, tmp_path):
     ssc.stop(stop_client=False)
     assert totals[-1] == [("k", 30)]
     assert sizes[29] == sizes[4]
+
+
+def test_map_with_state_timeout_counts_from_the_last_record_not_the_last_update(client, tmp_path):
+    def first_only(key, value, state):
+        if state.is_timing_out():
+            return (key, "timed out")
+        if not state.exists():
+            state.update(value)
+        return (key, state.get())
+
+    spec = StateSpec.function(first_only).timeout(2)
+    check_operation(client, [[("a", 1)], [("a", 2)], [("a", 3)], [], [], []],
+                    lambda s: s.map_with_state(spec),
+                    [[("a", 1)], [("a", 1)], [("a", 1)], [], [], [("a", "timed out")]],
+                    checkpoint_dir=tmp_path)
+
+
+def test_state_stays_hash_partitioned(client, tmp_path):
+    """The state keeps its partitioner, so cogroup shuffles only each batch's new records (see test_rdd)."""
+    from dstreams import StreamingContext
+    from dstreams.shuffle import HashPartitioner
+    from dstreams.testing import ManualClock, run_batches
+
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(tmp_path))
+    partitioners = []
+    ssc.queue_stream([[("a", 1)], [("b", 1)], [("a", 1)]]).update_state_by_key(running_count, 2) \
+        .foreach_rdd(lambda rdd: partitioners.append(rdd.partitioner))
+    run_batches(ssc, 3)
+    ssc.stop(stop_client=False)
+    assert partitioners == [HashPartitioner(2)] * 3
+
+
+def test_dask_compute_of_a_persisted_batch_uses_the_context_cluster(ssc, tmp_path):
+    """Works without a default client: the RDD computes on the client it was made on."""
+    import dask
+
+    from dstreams.testing import run_batches
+
+    out = []
+    ssc.queue_stream([[1, 2], [3]]).window(2).foreach_rdd(lambda rdd: out.append(sorted(dask.compute(rdd)[0])))
+    run_batches(ssc, 2)
+    assert out == [[1, 2], [1, 2, 3]]
