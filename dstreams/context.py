@@ -24,6 +24,18 @@ class StreamingContextState(enum.Enum):
     STOPPED = "stopped"
 
 
+_restoring: list = []
+
+
+def _context_being_recovered():
+    if not _restoring:
+        raise RuntimeError(
+            "a StreamingContext cannot be pickled: a function sent to the workers refers to the context; "
+            "use it only in driver-side code such as foreach_rdd"
+        )
+    return _restoring[-1]
+
+
 # one active context per Dask scheduler, as Spark allows one per JVM
 _active: dict[str, weakref.ref] = {}
 _active_lock = threading.Lock()
@@ -71,6 +83,8 @@ class StreamingContext:
         self._terminated = threading.Event()
         self._error: BaseException | None = None
         self.checkpoint_dir: str | None = None
+        self.checkpoint_key = None
+        self._restored = None
         self._scheduler: JobScheduler | None = None
         self._generator: JobGenerator | None = None
         self.zero_time: int | None = None
@@ -156,8 +170,13 @@ class StreamingContext:
         """Keep every stream's generated RDDs for at least ``duration`` (for ad-hoc queries)."""
         self._graph.set_remember(to_ms(duration, "remember duration"))
 
-    def checkpoint(self, directory: str | None) -> None:
-        """Set the checkpoint directory (any fsspec URL); stateful operators need one."""
+    def checkpoint(self, directory: str | None, checkpoint_key: str | bytes | None = None) -> None:
+        """Set the checkpoint directory (any fsspec URL): metadata checkpoints for recovery with
+        :meth:`get_or_create`, and the data checkpoints stateful operators need.
+
+        ``checkpoint_key`` signs every checkpoint (HMAC-SHA256); one whose signature does not match is
+        refused before anything is unpickled. A checkpoint is code: only recover from directories you trust.
+        """
         self._require_state(StreamingContextState.INITIALIZED, "checkpoint()")
         if directory is not None:
             import fsspec
@@ -165,6 +184,80 @@ class StreamingContext:
             fs, root = fsspec.core.url_to_fs(directory)
             fs.makedirs(root, exist_ok=True)
         self.checkpoint_dir = directory
+        self.checkpoint_key = checkpoint_key
+
+    # -- recovery --------------------------------------------------------------------------
+    @classmethod
+    def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None):
+        """Recover the context checkpointed in ``directory``, or build a new one with ``setup()``.
+
+        With a usable checkpoint, the context is rebuilt on ``client`` (or a new in-process cluster)
+        without calling ``setup``: on ``start()`` it runs again the batches that were pending when the
+        driver died and those whose time passed while it was down, then goes on from the checkpointed
+        offsets. Without one, ``setup()`` must return a new StreamingContext (that calls
+        ``ssc.checkpoint(directory)``), which is returned.
+
+        Examples
+        --------
+        >>> def setup():
+        ...     ssc = StreamingContext(batch_interval=1)
+        ...     ssc.checkpoint("/tmp/app-checkpoint")
+        ...     create_direct_stream(ssc, ["words"], params).map(...).foreach_rdd(...)
+        ...     return ssc
+        >>> ssc = StreamingContext.get_or_create("/tmp/app-checkpoint", setup)  # doctest: +SKIP
+        >>> ssc.start()  # doctest: +SKIP
+        """
+        from . import checkpoint as ckpt
+
+        made = {}
+
+        def on_header(header):
+            made["ssc"] = ssc = cls(client, batch_interval=header["batch_ms"] / 1000.0, clock=clock)
+            _restoring.append(ssc)
+
+        try:
+            state = ckpt.read_latest(directory, checkpoint_key, on_header)
+        except BaseException:
+            if "ssc" in made:
+                made["ssc"].stop()
+            raise
+        finally:
+            if made:
+                _restoring.remove(made["ssc"])
+        if state is None:
+            ssc = setup()
+            if not isinstance(ssc, StreamingContext):
+                raise TypeError(f"get_or_create(): setup() must return a StreamingContext, got {type(ssc).__name__}")
+            if ssc.checkpoint_dir is None:
+                ssc.checkpoint(directory, checkpoint_key)
+            return ssc
+        ssc = made["ssc"]
+        bad = state.graph.unrecoverable_sources()
+        if bad:
+            ssc.stop()
+            names = ", ".join(f"'{s.name}' ({type(s).__name__}: {getattr(s, 'unrecoverable_reason', '')})"
+                              for s in bad)
+            raise ckpt.CheckpointError(
+                f"cannot recover from {directory}: the graph reads from sources whose data a checkpoint cannot "
+                f"bring back: {names}. Use a recoverable source (Kafka, files) or start afresh with a new "
+                "checkpoint directory"
+            )
+        ssc._graph = state.graph
+        ssc.checkpoint_dir, ssc.checkpoint_key = state.checkpoint_dir, checkpoint_key
+        ssc._restored = state
+        logger.info("dstreams: recovered from checkpoint of batch %s ms, %d pending batches",
+                    state.time_ms, len(state.pending_times))
+        return ssc
+
+    def __reduce__(self):
+        # a user function that refers to the context is checkpointed as "the context being recovered"
+        return (_context_being_recovered, ())
+
+    def _write_checkpoint(self, last_generated, pending):
+        from .checkpoint import CheckpointState
+
+        state = CheckpointState(last_generated, self.batch_ms, self.checkpoint_dir, self._graph, pending)
+        self._checkpoint_writer.write(state, self._graph.checkpoint_data())
 
     def add_listener(self, listener) -> None:
         """Register a :class:`dstreams.StreamingListener`."""
@@ -201,10 +294,21 @@ class StreamingContext:
                     )
                 _active[key] = weakref.ref(self)
             self._scheduler = JobScheduler(self.clock, self._bus, self._on_batch_done, self._on_error)
+            checkpointer = None
+            if self.checkpoint_dir is not None:
+                from .checkpoint import CheckpointWriter
+
+                self._checkpoint_writer = CheckpointWriter(self.checkpoint_dir, self.checkpoint_key)
+                checkpointer = self._write_checkpoint
             self._generator = JobGenerator(self._graph, self.clock, self.batch_ms, self._scheduler,
-                                           self._input_info)
+                                           self._input_info, checkpointer)
             try:
-                self.zero_time = self._generator.start()
+                if self._restored is not None:
+                    self._graph.restart(self)
+                    self.zero_time = self._graph.zero_time
+                    self._generator.restart(self._restored.time_ms, self._restored.pending_times)
+                else:
+                    self.zero_time = self._generator.start()
             except BaseException:
                 self._release_active()
                 self._scheduler.stop(graceful=False)

@@ -40,6 +40,18 @@ class DStream:
     def __repr__(self):
         return f"<{type(self).__name__} '{self.name}'>"
 
+    # -- pickling for metadata checkpoints: the recipe, not the generated data ----------------
+    _transient = ("ssc", "generated", "_lock")
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in self._transient}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.ssc = None
+        self.generated = {}
+        self._lock = threading.RLock()
+
     # -- the recipe ------------------------------------------------------------------------
     @property
     def slide_ms(self) -> int:

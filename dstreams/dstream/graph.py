@@ -20,6 +20,29 @@ class DStreamGraph:
         self._started = False
         self._lock = threading.RLock()
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def restart(self, ssc) -> None:
+        """After recovery from a checkpoint: attach the streams to ``ssc`` and start the sources."""
+        with self._lock:
+            for s in self.streams:
+                s.ssc = ssc
+            self._started = True
+            for inp in self.inputs:
+                inp.start()
+
+    def unrecoverable_sources(self) -> list:
+        return [s for s in self.inputs if not getattr(s, "recoverable", True)]
+
+    def checkpoint_data(self) -> dict:
+        """Per source, JSON-able metadata of the batches it remembers (Kafka offset ranges, files)."""
+        return {s.name: s.checkpoint_data() for s in self.inputs}
+
     def register(self, stream) -> int:
         with self._lock:
             self.require_not_started(f"creating stream {type(stream).__name__}")

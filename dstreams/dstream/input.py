@@ -27,8 +27,12 @@ class InputDStream(DStream):
         """Record how many records (and what metadata) this source put in the batch of ``time_ms``."""
         self.ssc._input_info.report(time_ms, self.id, StreamInputInfo(self.id, num_records, metadata))
 
+    def checkpoint_data(self) -> dict:
+        """JSON-able metadata of the batches this source remembers, written beside each checkpoint."""
+        return {}
+
     def start(self) -> None:
-        """Called when the context starts."""
+        """Called when the context starts (and again after recovery from a checkpoint)."""
 
     def stop(self) -> None:
         super().stop()

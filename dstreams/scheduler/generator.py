@@ -17,9 +17,11 @@ GENERATE, CLEAR, STOP = "generate-jobs", "clear-metadata", "stop"
 class JobGenerator:
     """Turns clock ticks into job sets: GenerateJobs(t) and ClearMetadata(t) events, one loop."""
 
-    def __init__(self, graph, clock, batch_ms, job_scheduler, input_info):
+    def __init__(self, graph, clock, batch_ms, job_scheduler, input_info, checkpointer=None):
         self.graph, self.clock, self.batch_ms = graph, clock, batch_ms
         self.jobs, self.input_info = job_scheduler, input_info
+        self.checkpointer = checkpointer  # called as checkpointer(last_generated, pending_times)
+        self.pending: set[int] = set()
         self._events: queue.Queue = queue.Queue()
         self.timer = RecurringTimer(clock, batch_ms, lambda t: self._events.put((GENERATE, t)),
                                     "dstreams-timer")
@@ -35,6 +37,23 @@ class JobGenerator:
         self.timer.start(start)
         return zero
 
+    def restart(self, last_generated: int, pending_times) -> list[int]:
+        """Start after recovery: rerun the pending batches and those whose time passed while down.
+
+        Returns the batch times rescheduled, in order.
+        """
+        zero = self.graph.zero_time
+        now = self.clock.time_ms()
+        restart_at = zero + ((now - zero) // self.batch_ms + 1) * self.batch_ms
+        down = range(last_generated + self.batch_ms, restart_at, self.batch_ms)
+        times = sorted({t for t in list(pending_times) + list(down) if t < restart_at})
+        self.last_generated = last_generated
+        self._thread.start()
+        for t in times:
+            self._events.put((GENERATE, t))
+        self.timer.start(restart_at)
+        return times
+
     def clear(self, time_ms: int) -> None:
         self._events.put((CLEAR, time_ms))
 
@@ -47,8 +66,10 @@ class JobGenerator:
                 if kind == GENERATE:
                     self._generate(t)
                 elif kind == CLEAR:
+                    self.pending.discard(t)
                     self.graph.clear_metadata(t)
                     self.input_info.cleanup(t)
+                    self._checkpoint()
             except Exception:  # defensive: a bug here must not kill the loop silently
                 logger.exception("dstreams job generator failed on %s(%s)", kind, t)
 
@@ -58,10 +79,19 @@ class JobGenerator:
         except Exception as exc:
             self.jobs.report_generation_error(t, exc)
             return
-        self.last_generated = t
+        self.last_generated = max(t, self.last_generated or t)
+        self.pending.add(t)
         infos = self.input_info.get(t)
         info = BatchInfo(t, self.clock.time_ms(), sum(i.num_records for i in infos.values()), infos)
+        self._checkpoint()
         self.jobs.submit(JobSet(t, jobs, info))
+
+    def _checkpoint(self) -> None:
+        if self.checkpointer is not None and self.last_generated is not None:
+            try:
+                self.checkpointer(self.last_generated, sorted(self.pending))
+            except Exception:
+                logger.exception("dstreams: writing a checkpoint failed; the stream goes on without it")
 
     def stop(self, graceful: bool) -> None:
         """Stop the timer; with ``graceful`` the batches already due are generated first."""

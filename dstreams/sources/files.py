@@ -59,12 +59,15 @@ class FileInputDStream(InputDStream):
         self.directory = directory
         self.new_files_only = new_files_only
         self.file_filter = file_filter
-        self.initial_threshold = 0
+        self.initial_threshold: int | None = None
         self.recent: dict[int, set[str]] = {}
 
     def start(self):
-        if self.new_files_only:
-            self.initial_threshold = self.ssc.clock.time_ms()
+        if self.initial_threshold is None:  # not again after recovery from a checkpoint
+            self.initial_threshold = self.ssc.clock.time_ms() if self.new_files_only else 0
+
+    def checkpoint_data(self):
+        return {"files_by_batch": {str(t): sorted(files) for t, files in sorted(self.recent.items())}}
 
     def _remember_ms(self):
         b = self.ssc.batch_ms

@@ -37,6 +37,17 @@ class QueueInputDStream(InputDStream):
             )
         return list(item)
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["queue"] = collections.deque()  # driver-memory data: not written to checkpoints
+        state["default"] = None
+        state.pop("_qlock", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._qlock = threading.Lock()
+
     def push(self, batch) -> None:
         """Append one more batch to the queue (thread-safe)."""
         with self._qlock:

@@ -47,6 +47,18 @@ class DirectKafkaInputDStream(InputDStream):
         self.batch_ranges: dict[int, tuple[OffsetRange, ...]] = {}
         self.metadata: KafkaMetadata | None = None
 
+    _transient = InputDStream._transient + ("metadata",)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.metadata = None
+
+    def checkpoint_data(self):
+        return {
+            "current_offsets": [[tp.topic, tp.partition, o] for tp, o in sorted((self.current_offsets or {}).items())],
+            "batches": {str(t): [r.to_json() for r in ranges] for t, ranges in sorted(self.batch_ranges.items())},
+        }
+
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
         self.metadata = KafkaMetadata(self.kafka_params)
@@ -119,6 +131,17 @@ class DirectKafkaInputDStream(InputDStream):
         return out
 
     def compute(self, t):
+        if t in self.batch_ranges:  # a batch restored from a checkpoint: read exactly what it read before
+            ranges = self.batch_ranges[t]
+            self.report(t, sum(r.count() for r in ranges), offsets=ranges)
+            return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms,
+                                  self.ssc.client)
+        if self.batch_ranges and t < max(self.batch_ranges):
+            raise RuntimeError(
+                f"Kafka stream '{self.name}' has no offset ranges for the past batch {t} ms: it was "
+                "forgotten (older than the remember duration); raise ssc.remember() or checkpoint the "
+                "stream that needs it more often"
+            )
         until = self.clamp(self.latest_offsets())
         ranges = tuple(
             OffsetRange(tp.topic, tp.partition, self.current_offsets[tp], max(until[tp], self.current_offsets[tp]))

@@ -1,0 +1,138 @@
+"""Metadata checkpoints: atomic files, headers, signatures, corrupt files, and what get_or_create refuses."""
+import json
+
+import pytest
+
+from dstreams import StreamingContext
+from dstreams.checkpoint import CheckpointError, checkpoint_files, read_latest
+from dstreams.testing import ManualClock, run_batches
+
+SEEN = []  # module level: functions in checkpoints refer to it by reference
+
+
+def remember_batch(t, rdd):
+    SEEN.append((t.second, sorted(rdd.collect())))
+
+
+def file_graph(client, ckpt, src, key=None):
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(ckpt), checkpoint_key=key)
+    ssc.text_file_stream(str(src)).foreach_rdd(remember_batch)
+    return ssc
+
+
+def test_checkpoints_are_written_each_batch_and_old_ones_deleted(client, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    ssc = file_graph(client, tmp_path / "ckpt", src)
+    run_batches(ssc, 8)
+    ssc.stop(stop_client=False)
+    files = checkpoint_files(str(tmp_path / "ckpt"))
+    assert len(files) == 5  # the newest five are kept
+    assert not list((tmp_path / "ckpt").glob(".*tmp"))  # no temporary file left behind
+    jsons = sorted((tmp_path / "ckpt").glob("offsets-*.json"))
+    assert len(jsons) == 5
+    data = json.loads(jsons[-1].read_text())
+    assert data["time_ms"] == 8000 and data["pending_times"] == [] and data["batch_ms"] == 1000
+    assert "files_by_batch" in data["sources"]["text-file-0"]
+
+
+def test_get_or_create_calls_setup_without_a_checkpoint(client, tmp_path):
+    calls = []
+
+    def setup():
+        calls.append(1)
+        ssc = StreamingContext(client, 1, clock=ManualClock())
+        ssc.queue_stream([]).pprint()
+        return ssc
+
+    ssc = StreamingContext.get_or_create(str(tmp_path / "none"), setup, client=client)
+    assert calls == [1] and ssc.checkpoint_dir == str(tmp_path / "none")
+    ssc.stop(stop_client=False)
+
+
+def test_recovery_goes_on_from_the_checkpoint(client, tmp_path):
+    """A file stream recovered: files already taken are not read again, new ones are, down times run."""
+    import os
+
+    src = tmp_path / "in"
+    src.mkdir()
+    SEEN.clear()
+    ssc = file_graph(client, tmp_path / "ckpt", src)
+    ssc.start()
+    (src / "a.txt").write_text("a\n")
+    os.utime(src / "a.txt", (0.5, 0.5))
+    run_batches(ssc, 2)
+    ssc.stop(stop_client=False)  # the driver goes away after batch 2
+    (src / "b.txt").write_text("b\n")
+    os.utime(src / "b.txt", (3.5, 3.5))
+    recovered = StreamingContext.get_or_create(str(tmp_path / "ckpt"), lambda: pytest.fail("setup called"),
+                                               client=client, clock=ManualClock(4500))
+    recovered.start()  # batches 3 and 4 passed while it was down: they run now
+    recovered._scheduler.wait_for(4000, 30)
+    run_batches(recovered, 1)
+    recovered.stop(stop_client=False)
+    assert SEEN == [(1, ["a"]), (2, []), (3, []), (4, ["b"]), (5, [])]
+
+
+def test_queue_stream_runs_with_a_checkpoint_dir_but_is_not_recovered(client, tmp_path):
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(tmp_path))
+    ssc.queue_stream([[1], [2]]).pprint()
+    run_batches(ssc, 2)
+    ssc.stop(stop_client=False)
+    assert checkpoint_files(str(tmp_path))
+    with pytest.raises(CheckpointError, match=r"'queue-0' \(QueueInputDStream: its data lives only in the driver"):
+        StreamingContext.get_or_create(str(tmp_path), lambda: None, client=client)
+
+
+def _one_checkpoint(client, tmp_path, key=None):
+    src = tmp_path / "in"
+    src.mkdir(exist_ok=True)
+    ssc = file_graph(client, tmp_path / "ckpt", src, key)
+    run_batches(ssc, 2)
+    ssc.stop(stop_client=False)
+    return checkpoint_files(str(tmp_path / "ckpt"))
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(client, tmp_path, caplog):
+    files = _one_checkpoint(client, tmp_path)
+    with open(files[0], "r+b") as fh:
+        data = fh.read()
+        fh.seek(0)
+        fh.write(data[: len(data) // 2])
+        fh.truncate()
+    state = read_latest(str(tmp_path / "ckpt"))
+    assert state is not None and state.time_ms == 2000
+    assert "truncated or corrupt" in caplog.text
+
+
+def test_no_usable_checkpoint_names_the_json_offsets(client, tmp_path):
+    files = _one_checkpoint(client, tmp_path)
+    for f in files:
+        with open(f, "wb") as fh:
+            fh.write(b"garbage")
+    with pytest.raises(CheckpointError, match=r"no usable checkpoint.*offsets-.*\.json"):
+        read_latest(str(tmp_path / "ckpt"))
+
+
+def test_signed_checkpoints_refuse_a_wrong_key_before_unpickling(client, tmp_path):
+    _one_checkpoint(client, tmp_path, key="secret")
+    assert read_latest(str(tmp_path / "ckpt"), key="secret").time_ms == 2000
+    with pytest.raises(CheckpointError, match="signature"):
+        read_latest(str(tmp_path / "ckpt"), key="other")
+    with pytest.raises(CheckpointError, match="signature"):
+        read_latest(str(tmp_path / "ckpt"))
+
+
+def test_another_dstreams_version_is_refused_pointing_to_the_offsets(client, tmp_path):
+    files = _one_checkpoint(client, tmp_path)
+    for f in files:
+        with open(f, "rb") as fh:
+            line, _, payload = fh.read().partition(b"\n")
+        header = json.loads(line)
+        header["dstreams"] = "0.0.1"
+        with open(f, "wb") as fh:
+            fh.write(json.dumps(header).encode() + b"\n" + payload)
+    with pytest.raises(CheckpointError, match=r"written by dstreams 0\.0\.1.*not unpickled.*offsets-.*\.json"):
+        read_latest(str(tmp_path / "ckpt"))
