@@ -177,3 +177,54 @@ def read_latest(directory: str, key=None, on_header=None) -> CheckpointState | N
         f"no usable checkpoint in {directory}: " + "; ".join(errors)
         + f". To restart, read the offsets in {_offsets_file(files[0])} and start a new application from them"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# data checkpoints: the partitions of an RDD, written by worker tasks, read back lazily
+
+
+def _write_partition(path: str, part) -> list:
+    fs, p = fsspec.core.url_to_fs(path)
+    tmp = f"{p}.{uuid.uuid4().hex}.tmp"
+    with fs.open(tmp, "wb") as fh:
+        cloudpickle.dump(list(part), fh)
+    fs.mv(tmp, p)
+    return [path]
+
+
+def _read_partition(path: str) -> list:
+    with fsspec.open(path, "rb") as fh:
+        return cloudpickle.load(fh)
+
+
+def write_rdd(rdd, directory: str) -> list[str]:
+    """Write every partition of ``rdd`` as ``part-NNNNN`` under ``directory``, in parallel on the workers."""
+    from dask._task_spec import Task, TaskRef
+
+    fs, root = fsspec.core.url_to_fs(directory)
+    fs.makedirs(root, exist_ok=True)
+    base = directory.rstrip("/")
+    name = f"data-checkpoint-{rdd.name}"
+    layer = {(name, i): Task((name, i), _write_partition, f"{base}/part-{i:05d}", TaskRef(k))
+             for i, k in enumerate(rdd.__dask_keys__())}
+    return rdd._new(name, layer, [rdd]).compute()
+
+
+def read_rdd(directory: str, npartitions: int, client, name: str, partitioner=None):
+    """An RDD whose partition ``i`` is read from ``directory/part-i`` (its lineage starts there)."""
+    from dask._task_spec import Task
+    from dask.highlevelgraph import HighLevelGraph
+
+    from .rdd import RDD
+
+    base = directory.rstrip("/")
+    layer = {(name, i): Task((name, i), _read_partition, f"{base}/part-{i:05d}") for i in range(npartitions)}
+    return RDD(HighLevelGraph.from_collections(name, layer, dependencies=()), name, npartitions, client, partitioner)
+
+
+def delete_dir(directory: str) -> None:
+    fs, root = fsspec.core.url_to_fs(directory)
+    try:
+        fs.rm(root, recursive=True)
+    except FileNotFoundError:
+        pass

@@ -120,6 +120,11 @@ class StreamingContext:
         return self.batch_ms / 1000.0
 
     @property
+    def recovered(self) -> bool:
+        """True when :meth:`get_or_create` rebuilt this context from a checkpoint."""
+        return self._restored is not None
+
+    @property
     def state(self) -> StreamingContextState:
         """INITIALIZED, ACTIVE or STOPPED."""
         return self._state
@@ -243,6 +248,7 @@ class StreamingContext:
                 "checkpoint directory"
             )
         ssc._graph = state.graph
+        state.graph.attach(ssc)
         ssc.checkpoint_dir, ssc.checkpoint_key = state.checkpoint_dir, checkpoint_key
         ssc._restored = state
         logger.info("dstreams: recovered from checkpoint of batch %s ms, %d pending batches",
@@ -304,7 +310,7 @@ class StreamingContext:
                                            self._input_info, checkpointer)
             try:
                 if self._restored is not None:
-                    self._graph.restart(self)
+                    self._graph.restart()
                     self.zero_time = self._graph.zero_time
                     self._generator.restart(self._restored.time_ms, self._restored.pending_times)
                 else:

@@ -1,10 +1,15 @@
 """Shared fixtures: one small in-process Dask cluster per session, a fresh context per test."""
 from __future__ import annotations
 
+import re
+import socket
+import uuid
+
 import pytest
 from distributed import Client, LocalCluster
 
 from dstreams import StreamingContext
+from dstreams.devbroker import DevBroker
 from dstreams.testing import ManualClock
 
 
@@ -23,3 +28,83 @@ def ssc(client):
     ctx.stop(stop_client=False)
 
 
+
+
+# -- a real Kafka-protocol broker (noida-db, see dstreams.devbroker), started once per session on first use
+
+@pytest.fixture(scope="session")
+def kafka_broker():
+    """One DevBroker for the whole session."""
+    with DevBroker() as broker:
+        yield broker
+
+
+@pytest.fixture
+def kafka_params(kafka_broker):
+    """Consumer params for the session broker.
+
+    noida-db answers a fetch with the partition's whole remaining log, whatever
+    the size limits, so allow large responses.
+    """
+    return {
+        "bootstrap_servers": kafka_broker.bootstrap_servers,
+        "receive_message_max_bytes": 256 * 1024 * 1024,
+        "request_timeout_ms": 10_000,
+    }
+
+
+@pytest.fixture
+def topic(kafka_broker, request):
+    """Factory: ``topic(partitions=1)`` creates a topic with a unique name and returns the name."""
+
+    def make(partitions: int = 1, name: str | None = None) -> str:
+        if name is None:
+            base = re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name)[:60]
+            name = f"{base}-{uuid.uuid4().hex[:8]}"
+        kafka_broker.create_topic(name, partitions)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def produce(kafka_broker):
+    """``produce(topic, n, partition=0, prefix="m")`` sends values ``prefix0..prefix{n-1}``.
+
+    Returns the offsets the records got, in order.
+    """
+
+    def send(topic: str, n: int, partition: int = 0, prefix: str = "m") -> list[int]:
+        placed = kafka_broker.produce(topic, [f"{prefix}{i}" for i in range(n)], partition=partition)
+        assert all(p == partition for p, _ in placed)
+        return [offset for _, offset in placed]
+
+    return send
+
+
+@pytest.fixture
+def closed_port():
+    """A local port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def transactional_producer(kafka_broker):
+    """Factory of transactional producers (closed after the test)."""
+    producers = []
+
+    from kafka import KafkaProducer
+
+    def make() -> KafkaProducer:
+        producer = KafkaProducer(
+            bootstrap_servers=kafka_broker.bootstrap_servers, transactional_id=f"tx-{uuid.uuid4().hex[:8]}"
+        )
+        producer.init_transactions()
+        producers.append(producer)
+        return producer
+
+    yield make
+    for producer in producers:
+        producer.close(timeout=5)

@@ -23,6 +23,7 @@ EXPECTED = {
         "windowed and running counts match the expected values",
     ],
     "text_file_stream.py": ["total lines: 9 in 3 files"],
+    "recoverable_wordcount.py": ["a new context", "words counted: 240"],
 }
 
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("kafka_"))

@@ -34,6 +34,7 @@ class DStream:
         self.remember_ms: int | None = None
         self.must_persist = False
         self.checkpoint_ms: int | None = None
+        self.data_checkpoints: dict[int, tuple] = {}  # time -> (directory, npartitions, partitioner)
         self._lock = threading.RLock()
         self.name = f"{self.op}-{self.id}"
 
@@ -86,7 +87,13 @@ class DStream:
                 return self.generated[time_ms]
             if not self.is_time_valid(time_ms):
                 return None
-            rdd = self.compute(time_ms)
+            if time_ms in self.data_checkpoints:  # after recovery: read the saved data, not the lineage
+                from ..checkpoint import read_rdd
+
+                path, n, partitioner = self.data_checkpoints[time_ms]
+                rdd = read_rdd(path, n, self.ssc.client, self.rdd_name(time_ms, "checkpointed"), partitioner)
+            else:
+                rdd = self.compute(time_ms)
             if rdd is not None and self.must_persist:
                 rdd = rdd.persist()
             self.generated[time_ms] = rdd
@@ -98,8 +105,6 @@ class DStream:
             raise RuntimeError(f"{self!r} was initialized twice with different zero times")
         self.zero_time = zero_time
         self.remember_ms = max(self.remember_ms or 0, self.slide_ms)
-        if self.checkpoint_ms is not None:
-            self.remember_ms = max(self.remember_ms, 2 * self.checkpoint_ms)
         for d in self.dependencies:
             d.remember(self.parent_remember_ms())
             d.initialize(zero_time)
@@ -113,8 +118,13 @@ class DStream:
                 d.remember(self.parent_remember_ms())
 
     def parent_remember_ms(self) -> int | None:
-        """How long parents must remember their RDDs for this stream: its own remember duration."""
-        return self.remember_ms
+        """How long parents must remember their RDDs for this stream: its own remember duration, and
+        with data checkpoints twice their interval, so that recovery can recompute this stream from
+        its parents back to its last saved RDD (as in Spark)."""
+        return self._with_checkpoint_lineage(self.remember_ms)
+
+    def _with_checkpoint_lineage(self, ms):
+        return ms if self.checkpoint_ms is None else max(ms, 2 * self.checkpoint_ms)
 
     def validate_at_start(self) -> None:
         """Refuse a badly configured stream when the context starts (override to add checks)."""
@@ -125,6 +135,26 @@ class DStream:
                 f"{fmt_ms(self.slide_ms * max(1, round(self.checkpoint_ms / self.slide_ms)))}"
             )
 
+    def data_checkpoint_job(self, t: int):
+        """The job that saves this stream's RDD of ``t`` to the checkpoint directory, when one is due."""
+        from .output import Job
+
+        if self.checkpoint_ms is None or self.ssc.checkpoint_dir is None:
+            return None
+        if (t - self.zero_time) % self.checkpoint_ms or self.generated.get(t) is None:
+            return None
+        rdd = self.generated[t]
+        path = f"{self.ssc.checkpoint_dir.rstrip('/')}/data/{self.name}/{t}"
+
+        def save():
+            from ..checkpoint import write_rdd
+
+            write_rdd(rdd, path)
+            with self._lock:
+                self.data_checkpoints[t] = (path, rdd.npartitions, rdd.partitioner)
+
+        return Job(t, -1 - self.id, f"data checkpoint of stream '{self.name}'", save)
+
     def clear_metadata(self, time_ms: int) -> None:
         """Forget RDDs older than the remember duration, releasing persisted data."""
         with self._lock:
@@ -133,6 +163,12 @@ class DStream:
                 rdd = self.generated.pop(t)
                 if rdd is not None and getattr(rdd, "is_persisted", False):
                     rdd.unpersist()
+            saved = sorted(self.data_checkpoints)
+            stale = [t for t in saved[:-1] if t <= time_ms - self.remember_ms]  # keep the newest one
+            for t in stale:
+                from ..checkpoint import delete_dir
+
+                delete_dir(self.data_checkpoints.pop(t)[0])
         for d in self.dependencies:
             d.clear_metadata(time_ms)
 

@@ -27,11 +27,14 @@ class DStreamGraph:
         self.__dict__.update(state)
         self._lock = threading.RLock()
 
-    def restart(self, ssc) -> None:
-        """After recovery from a checkpoint: attach the streams to ``ssc`` and start the sources."""
+    def attach(self, ssc) -> None:
+        """After recovery from a checkpoint: the streams belong to ``ssc``."""
+        for s in self.streams:
+            s.ssc = ssc
+
+    def restart(self) -> None:
+        """After recovery from a checkpoint: start the sources again, keeping their state."""
         with self._lock:
-            for s in self.streams:
-                s.ssc = ssc
             self._started = True
             for inp in self.inputs:
                 inp.start()
@@ -96,6 +99,10 @@ class DStreamGraph:
         jobs = []
         for out in self.outputs:
             job = out.generate_job(t)
+            if job is not None:
+                jobs.append(job)
+        for s in self.streams:  # data checkpoints run after the batch's output operations
+            job = s.data_checkpoint_job(t)
             if job is not None:
                 jobs.append(job)
         return jobs

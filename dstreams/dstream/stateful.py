@@ -12,6 +12,16 @@ from .._util import to_ms
 from ..rdd import RDD
 from .base import DStream
 
+DEFAULT_CHECKPOINT_MS = 10_000
+
+
+def default_checkpoint(stream) -> None:
+    """Streams whose lineage grows with time are data-checkpointed by default, as in Spark: every
+    smallest multiple of the slide that is at least 10 s."""
+    if stream.checkpoint_ms is None:
+        slide = stream.slide_ms
+        stream.checkpoint_ms = -(-DEFAULT_CHECKPOINT_MS // slide) * slide
+
 
 class _StatefulBase(DStream):
     needs_checkpoint = True
@@ -24,6 +34,7 @@ class _StatefulBase(DStream):
         self.persist()
 
     def initialize(self, zero_time):
+        default_checkpoint(self)
         self.remember_ms = max(self.remember_ms or 0, 2 * self.slide_ms)
         super().initialize(zero_time)
 

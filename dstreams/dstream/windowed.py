@@ -24,7 +24,7 @@ class WindowedDStream(DStream):
         return self.own_slide_ms
 
     def parent_remember_ms(self):
-        return self.remember_ms + self.window_ms
+        return self._with_checkpoint_lineage(self.remember_ms + self.window_ms)
 
     def compute(self, t):
         parent = self.dependencies[0]
@@ -105,9 +105,12 @@ class ReducedWindowedDStream(DStream):
         return self.own_slide_ms
 
     def parent_remember_ms(self):
-        return self.remember_ms + self.window_ms
+        return self._with_checkpoint_lineage(self.remember_ms + self.window_ms)
 
     def initialize(self, zero_time):
+        from .stateful import default_checkpoint
+
+        default_checkpoint(self)
         self.remember_ms = max(self.remember_ms or 0, 2 * self.own_slide_ms)
         super().initialize(zero_time)
 
