@@ -259,6 +259,30 @@ class StreamingContext:
         # a user function that refers to the context is checkpointed as "the context being recovered"
         return (_context_being_recovered, ())
 
+    def _check_checkpointable(self):
+        """Refuse to start when the graph cannot be written to a checkpoint, naming the stream."""
+        import cloudpickle
+
+        _restoring.append(self)
+        try:
+            try:
+                cloudpickle.dumps(self._graph)
+                return
+            except Exception as whole:
+                for stream in self._graph.streams:
+                    try:
+                        cloudpickle.dumps(stream.__getstate__())
+                    except Exception as e:
+                        raise ValueError(
+                            f"stream '{stream.name}' cannot be written to a checkpoint ({type(e).__name__}: {e}): "
+                            "a function of it refers to an object that cannot be pickled, such as a lock, a "
+                            "thread, an open connection or file. Create such objects inside the function (or "
+                            "use a ConnectionPool), or do not set ssc.checkpoint()"
+                        ) from e
+                raise ValueError(f"the stream graph cannot be written to a checkpoint: {whole}") from whole
+        finally:
+            _restoring.remove(self)
+
     def _write_checkpoint(self, last_generated, pending):
         from .checkpoint import CheckpointState
 
@@ -299,6 +323,8 @@ class StreamingContext:
                         "(ssc.stop(stop_client=False)) before starting a new one, or use another cluster"
                     )
                 _active[key] = weakref.ref(self)
+            if self.checkpoint_dir is not None:
+                self._check_checkpointable()
             self._scheduler = JobScheduler(self.clock, self._bus, self._on_batch_done, self._on_error)
             checkpointer = None
             if self.checkpoint_dir is not None:
@@ -361,8 +387,9 @@ class StreamingContext:
             if self._state is StreamingContextState.STOPPED:
                 return
             self._state = StreamingContextState.STOPPED
-        self._generator.stop(graceful)
-        self._scheduler.stop(graceful)
+        self._generator.stop_generating(graceful)
+        self._scheduler.stop(graceful)  # graceful: every generated batch runs; its clean-up is queued
+        self._generator.stop(graceful)  # ... and done here, with the last checkpoint
         self._graph.stop()
         self._release_active()
         self._bus.post("on_streaming_stopped")

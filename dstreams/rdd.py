@@ -215,6 +215,20 @@ class RDD:
         # Kafka offset range of each partition while partitions stay 1:1 with the source's (narrow ops)
         self._narrow_ranges = None
 
+    # -- pickling (an RDD inside a checkpointed graph, e.g. an initial state) -----------------
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["client"] = None
+        state["_persisted"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        from .context import _restoring
+
+        if _restoring:  # recovered from a checkpoint: runs on the recovered context's cluster
+            self.client = _restoring[-1].client
+
     # -- constructors ----------------------------------------------------------------------
     @classmethod
     def from_list(cls, data, num_partitions: int | None = None, client=None, name: str | None = None):

@@ -136,3 +136,49 @@ def test_another_dstreams_version_is_refused_pointing_to_the_offsets(client, tmp
             fh.write(json.dumps(header).encode() + b"\n" + payload)
     with pytest.raises(CheckpointError, match=r"written by dstreams 0\.0\.1.*not unpickled.*offsets-.*\.json"):
         read_latest(str(tmp_path / "ckpt"))
+
+
+RELEASE = __import__("threading").Event()
+DONE = []
+
+
+def wait_then_record(t, rdd):
+    RELEASE.wait(10)
+    DONE.append(t.second)
+
+
+def test_graceful_stop_runs_pending_batches_and_the_checkpoint_says_none_pending(client, tmp_path):
+    import threading
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    RELEASE.clear()
+    DONE.clear()
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(tmp_path / "ckpt"))
+    ssc.text_file_stream(str(src)).foreach_rdd(wait_then_record)
+    ssc.start()
+    ssc.clock.advance(3)  # three batches due; the first blocks
+    deadline = time.monotonic() + 10
+    while read_latest(str(tmp_path / "ckpt")) is None or read_latest(str(tmp_path / "ckpt")).time_ms != 3000:
+        assert time.monotonic() < deadline, "batch 3 was not generated"
+        time.sleep(0.01)
+    assert read_latest(str(tmp_path / "ckpt")).pending_times == [1000, 2000, 3000]
+    threading.Timer(0.2, RELEASE.set).start()
+    ssc.stop(stop_client=False, graceful=True)
+    assert DONE == [1, 2, 3]
+    state = read_latest(str(tmp_path / "ckpt"))
+    assert state.pending_times == [] and state.time_ms == 3000
+
+
+def test_a_graph_that_cannot_be_checkpointed_is_refused_at_start(client, tmp_path):
+    import threading
+
+    lock = threading.Lock()
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(tmp_path))
+    ssc.queue_stream([[1]]).map(lambda x: (lock, x)).pprint()
+    with pytest.raises(ValueError, match=r"stream 'map-1' cannot be written to a checkpoint.*lock"):
+        ssc.start()
+    ssc.stop(stop_client=False)

@@ -11,7 +11,7 @@ from .timer import RecurringTimer
 
 logger = logging.getLogger("dstreams")
 
-GENERATE, CLEAR, STOP = "generate-jobs", "clear-metadata", "stop"
+GENERATE, CLEAR, FLUSH, STOP = "generate-jobs", "clear-metadata", "flush", "stop"
 
 
 class JobGenerator:
@@ -62,6 +62,9 @@ class JobGenerator:
             kind, t = self._events.get()
             if kind == STOP:
                 return
+            if kind == FLUSH:
+                t.set()
+                continue
             try:
                 if kind == GENERATE:
                     self._generate(t)
@@ -93,13 +96,25 @@ class JobGenerator:
             except Exception:
                 logger.exception("dstreams: writing a checkpoint failed; the stream goes on without it")
 
+    def stop_generating(self, graceful: bool) -> None:
+        """Stop the timer; with ``graceful`` wait until the batches already due are generated,
+        otherwise drop them."""
+        self.timer.stop()
+        if not graceful:
+            self._drain()
+        elif threading.current_thread() is not self._thread and self._thread.is_alive():
+            done = threading.Event()
+            self._events.put((FLUSH, done))
+            done.wait(60)
+
     def stop(self, graceful: bool) -> None:
-        """Stop the timer; with ``graceful`` the batches already due are generated first."""
+        """Stop the loop after the events already queued (the metadata clean-up and last checkpoint of
+        batches that finished); call :meth:`stop_generating` first."""
         self.timer.stop()
         if not graceful:
             self._drain()
         self._events.put((STOP, None))
-        if threading.current_thread() is not self._thread:
+        if threading.current_thread() is not self._thread and self._thread.is_alive():
             self._thread.join(30)
 
     def _drain(self) -> None:
