@@ -28,7 +28,8 @@ from .sources.kafka.stream import DirectKafkaInputDStream
 
 
 def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
-                         backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=30_000):
+                         backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=30_000,
+                         on_missing_offsets="error"):
     """A stream of Kafka records with one Dask partition per Kafka partition and no receivers.
 
     Parameters
@@ -56,6 +57,10 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
         With backpressure, the rate never falls below this (records/s).
     poll_timeout_ms : int
         How long a worker waits for a range's records before failing the batch.
+    on_missing_offsets : "error" or "earliest"
+        When the next offsets to read were already deleted by retention: fail the batch with an error
+        naming topic, partition, wanted and earliest offset (default), or skip to the earliest available
+        offset with a warning, recording the skip in the batch's ``BatchInfo.input_info`` metadata.
 
     Returns
     -------
@@ -64,7 +69,8 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
         ``stream.commit_async(ranges, callback=None)`` commits them for ``group_id``.
     """
     return DirectKafkaInputDStream(ssc, topics, kafka_params, starting_offsets, max_rate_per_partition,
-                                   backpressure, initial_rate, min_rate, poll_timeout_ms)
+                                   backpressure, initial_rate, min_rate, poll_timeout_ms,
+                                   on_missing_offsets=on_missing_offsets)
 
 
 __all__ = [

@@ -36,8 +36,7 @@ class DStreamGraph:
         """After recovery from a checkpoint: start the sources again, keeping their state."""
         with self._lock:
             self._started = True
-            for inp in self.inputs:
-                inp.start()
+            self._start_sources()
 
     def unrecoverable_sources(self) -> list:
         return [s for s in self.inputs if not getattr(s, "recoverable", True)]
@@ -86,8 +85,15 @@ class DStreamGraph:
                 if s.zero_time is None:
                     s.initialize(zero_time)
             self._started = True
-            for inp in self.inputs:
-                inp.start()
+            self._start_sources()
+
+    def _start_sources(self) -> None:
+        for inp in self.inputs:
+            inp.start()
+        for out in self.outputs:  # after the sources: e.g. a transactional sink needs their partitions
+            hook = getattr(out, "on_start", None)
+            if hook is not None:
+                hook()
 
     def stop(self) -> None:
         for inp in self.inputs:

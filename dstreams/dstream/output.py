@@ -86,7 +86,14 @@ def to_kafka(stream, topic, producer_params, transactional, group_id, transactio
             f"to_kafka(transactional=True) commits the input offsets of one Kafka direct stream, but stream "
             f"'{stream.name}' reads from {len(sources)}; write each direct stream's results separately"
         )
-    return ForEachDStream(stream, write, "to_kafka")
+    out = ForEachDStream(stream, write, "to_kafka")
+    if transactional:
+        def abort_leftovers():
+            prefix = transactional_id_prefix or sink.default_prefix(group_id, topic)
+            sink.abort_open_transactions(producer_params, sink.transactional_ids(prefix, sources[0].current_offsets))
+
+        out.on_start = abort_leftovers
+    return out
 
 
 def _kafka_sources(stream):

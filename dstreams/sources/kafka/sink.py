@@ -157,6 +157,28 @@ def write_partition_transactionally(topic, params, txn_id, consumer_params, grou
     return [len(part)]
 
 
+def default_prefix(group_id: str, topic: str) -> str:
+    return f"dstreams-{group_id}-{topic}"
+
+
+def transactional_ids(prefix: str, partitions) -> list[str]:
+    """The stable transactional ids a sink uses: one per input partition, and one for whole batches."""
+    return [f"{prefix}-{tp.topic}-{tp.partition}" for tp in partitions] + [f"{prefix}-all"]
+
+
+def abort_open_transactions(producer_params: Mapping[str, Any], transactional_ids_) -> None:
+    """Abort what a crashed run left open under these ids (``init_transactions`` does it), so that
+    read_committed readers are not blocked until the sink next writes each partition."""
+    config = {k: v for k, v in _producer_config(producer_params).items()
+              if k not in ("key_serializer", "value_serializer")}  # nothing is sent
+    for tid in transactional_ids_:
+        p = KafkaProducer(**dict(config, transactional_id=tid))
+        try:
+            p.init_transactions()
+        finally:
+            p.close(timeout=5)
+
+
 def write(rdd, topic: str, producer_params: Mapping[str, Any], transactional: bool = False, *,
           offset_ranges=None, group_id: str | None = None, consumer_params: Mapping[str, Any] | None = None,
           transactional_id_prefix: str | None = None) -> int:
@@ -197,10 +219,11 @@ def write(rdd, topic: str, producer_params: Mapping[str, Any], transactional: bo
     if not group_id:
         raise KafkaParamsError("a transactional write needs group_id: the consumer group whose offsets it commits")
     consumer_params = dict(consumer_params or {"bootstrap_servers": producer_params["bootstrap_servers"]})
-    prefix = transactional_id_prefix or f"dstreams-{group_id}-{topic}"
+    prefix = transactional_id_prefix or default_prefix(group_id, topic)
     aligned = getattr(rdd, "_narrow_ranges", None)
     if aligned is not None and len(aligned) == rdd.npartitions:
-        parts = [(rdd.__dask_keys__()[i], (r,), f"{prefix}-{r.topic}-{r.partition}") for i, r in enumerate(aligned)]
+        tids = transactional_ids(prefix, [r.topic_partition for r in aligned])
+        parts = [(rdd.__dask_keys__()[i], (r,), tids[i]) for i, r in enumerate(aligned)]
         src = rdd
     else:
         ranges = tuple(offset_ranges or ())
@@ -211,7 +234,7 @@ def write(rdd, topic: str, producer_params: Mapping[str, Any], transactional: bo
                 "taken from the direct stream's batch"
             )
         src = rdd.coalesce(1, name=f"{name}-all")
-        parts = [(src.__dask_keys__()[0], ranges, f"{prefix}-all")]
+        parts = [(src.__dask_keys__()[0], ranges, transactional_ids(prefix, [])[-1])]
     layer = {
         (name, i): Task((name, i), write_partition_transactionally, topic, dict(producer_params), tid,
                         consumer_params, group_id, List(*ranges), TaskRef(key))

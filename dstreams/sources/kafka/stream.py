@@ -30,8 +30,14 @@ class DirectKafkaInputDStream(InputDStream):
 
     def __init__(self, ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
                  backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=DEFAULT_POLL_TIMEOUT_MS,
-                 broker_wait_s=120.0):
+                 broker_wait_s=120.0, on_missing_offsets="error"):
         super().__init__(ssc)
+        if on_missing_offsets not in ("error", "earliest"):
+            raise KafkaParamsError(
+                f"on_missing_offsets must be 'error' (fail the batch) or 'earliest' (skip to the earliest "
+                f"available offset with a warning), got {on_missing_offsets!r}"
+            )
+        self.on_missing_offsets = on_missing_offsets
         self.kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
         consumer_config(self.kafka_params)  # validates now, before start
         self.topics, self.pattern = _topics(topics)
@@ -142,15 +148,34 @@ class DirectKafkaInputDStream(InputDStream):
                 "forgotten (older than the remember duration); raise ssc.remember() or checkpoint the "
                 "stream that needs it more often"
             )
-        until = self.clamp(self.latest_offsets())
+        latest = self.latest_offsets()
+        skipped = self.skip_deleted(latest) if self.on_missing_offsets == "earliest" else {}
+        until = self.clamp(latest)
         ranges = tuple(
             OffsetRange(tp.topic, tp.partition, self.current_offsets[tp], max(until[tp], self.current_offsets[tp]))
             for tp in sorted(until)
         )
         self.current_offsets = {r.topic_partition: r.until_offset for r in ranges}
         self.batch_ranges[t] = ranges
-        self.report(t, sum(r.count() for r in ranges), offsets=ranges)
+        if skipped:
+            self.report(t, sum(r.count() for r in ranges), offsets=ranges, skipped_offsets=skipped)
+        else:
+            self.report(t, sum(r.count() for r in ranges), offsets=ranges)
         return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms, self.ssc.client)
+
+    def skip_deleted(self, latest) -> dict:
+        """Move partitions whose next offsets were deleted by retention to the earliest available one."""
+        earliest = self._with_broker("asking for the earliest offsets",
+                                     lambda: self.metadata.earliest_offsets(list(latest)))
+        skipped = {}
+        for tp, first in earliest.items():
+            if self.current_offsets[tp] < first:
+                logger.warning("dstreams: %s-%s offsets %s..%s were deleted before being read; skipping to %s "
+                               "(on_missing_offsets='earliest')", tp.topic, tp.partition,
+                               self.current_offsets[tp], first, first)
+                skipped[f"{tp.topic}-{tp.partition}"] = {"wanted": self.current_offsets[tp], "earliest": first}
+                self.current_offsets[tp] = first
+        return skipped
 
     def clear_metadata(self, time_ms):
         super().clear_metadata(time_ms)

@@ -251,3 +251,39 @@ def test_broker_restart_mid_stream_waits_and_loses_nothing(kssc, kafka_params, t
     for p in (0, 1):
         mine = [r for r in ranges if r.partition == p]
         assert all(a.until_offset == b.from_offset for a, b in zip(mine, mine[1:], strict=False))
+
+
+class InputInfos(__import__("dstreams").StreamingListener):
+    def __init__(self):
+        self.infos = []
+
+    def on_batch_completed(self, info):
+        self.infos.append(info.input_info)
+
+
+def test_offsets_deleted_by_retention_fail_the_batch_naming_them(kssc, kafka_params, topic, produce, kafka_broker):
+    name = topic(1)
+    produce(name, 5)
+    stream = create_direct_stream(kssc, [name], kafka_params, starting_offsets={(name, 0): 0})
+    stream.foreach_rdd(lambda rdd: rdd.count())
+    kssc.start()
+    kafka_broker.admin().delete_records({TopicPartition(name, 0): 3})
+    with pytest.raises(BatchFailedError, match=rf"{name}-0 \[0, 5\).*earliest available offset is 3"):
+        run_batches(kssc, 1)
+
+
+def test_offsets_deleted_by_retention_skipped_on_request(kssc, kafka_params, topic, produce, kafka_broker):
+    name = topic(1)
+    produce(name, 5)
+    stream = create_direct_stream(kssc, [name], kafka_params, starting_offsets={(name, 0): 0},
+                                  on_missing_offsets="earliest")
+    batches = record_batches(stream)
+    listener = InputInfos()
+    kssc.add_listener(listener)
+    kssc.start()
+    kafka_broker.admin().delete_records({TopicPartition(name, 0): 3})
+    run_batches(kssc, 1)
+    assert batches[0][0] == (OffsetRange(name, 0, 3, 5),)
+    assert batches[0][1] == ["m3", "m4"]
+    meta = next(iter(listener.infos[0].values())).metadata
+    assert meta["skipped_offsets"] == {f"{name}-0": {"wanted": 0, "earliest": 3}}

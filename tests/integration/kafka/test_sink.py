@@ -132,3 +132,29 @@ def test_worker_killed_mid_transaction_leaves_exactly_one_output_per_input(kafka
     values = sorted(v for _, v in read_all(kafka_broker.bootstrap_servers, out))
     assert values == sorted(f"P{p}-{i}" for p in (0, 1) for i in range(20))
     assert committed(kafka_broker.bootstrap_servers, group, src, 2) == [20, 20]
+
+
+def test_transactions_left_open_by_a_crash_are_aborted_at_start(kssc, kafka_params, kafka_broker, topic):
+    from kafka import KafkaProducer
+
+    src, out = topic(1), topic(1)
+    group = f"g-{src}"
+    zombie = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers,
+                           transactional_id=f"dstreams-{group}-{out}-{src}-0")  # the sink's id for partition 0
+    zombie.init_transactions()
+    zombie.begin_transaction()
+    zombie.send(out, b"left open by a crash", partition=0)
+    zombie.flush()
+    reader = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap_servers, isolation_level="read_committed")
+    tp = TopicPartition(out, 0)
+    try:
+        assert reader.end_offsets([tp])[tp] == 0  # the open transaction blocks read_committed readers
+        stream = create_direct_stream(kssc, [src], dict(kafka_params, group_id=group), starting_offsets="earliest")
+        stream.to_kafka(out, {"bootstrap_servers": kafka_broker.bootstrap_servers}, transactional=True,
+                        group_id=group)
+        kssc.start()  # before any batch runs
+        assert reader.end_offsets([tp])[tp] == 2  # aborted: the record and its abort marker are stable
+        assert read_all(kafka_broker.bootstrap_servers, out) == []
+    finally:
+        reader.close()
+        zombie.close(timeout=1)
