@@ -38,9 +38,9 @@ def running_total(new_values, total):
     return sum(new_values) + (total or 0)
 
 
-def make_setup(args):
+def make_setup(args, client=None):
     def setup():
-        ssc = StreamingContext(batch_interval=args.interval)
+        ssc = StreamingContext(client, batch_interval=args.interval)
         ssc.checkpoint(args.checkpoint)
         params = {"bootstrap_servers": args.bootstrap_servers, "receive_message_max_bytes": 64 * 1024 * 1024}
         lines = create_direct_stream(ssc, [args.topic], params, starting_offsets="earliest")
@@ -86,7 +86,12 @@ def make_setup(args):
 def run(args):
     with psycopg.connect(args.dsn) as conn:
         conn.execute(SCHEMA.format(p=args.table_prefix))
-    ssc = StreamingContext.get_or_create(args.checkpoint, make_setup(args))
+    client = None
+    if args.processes:  # worker processes with nannies, as a deployed cluster has
+        from distributed import Client, LocalCluster
+
+        client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"))
+    ssc = StreamingContext.get_or_create(args.checkpoint, make_setup(args, client), client=client)
     print("recovered from the checkpoint" if ssc.recovered else "a new context", flush=True)
     idle = {"batches": 0}
 
@@ -108,6 +113,9 @@ def run(args):
     with psycopg.connect(args.dsn) as conn:
         total = conn.execute(f"SELECT coalesce(sum(n), 0) FROM {args.table_prefix}counts").fetchone()[0]
     print(f"words counted: {total}", flush=True)
+    if client is not None:
+        client.cluster.close()
+        client.close()
 
 
 def main(argv=None):
@@ -119,6 +127,7 @@ def main(argv=None):
     ap.add_argument("--table-prefix", default="recoverable_")
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--stop-when-caught-up", action="store_true")
+    ap.add_argument("--processes", action="store_true", help="run on 2 worker processes (with nannies)")
     args = ap.parse_args(argv)
     if args.bootstrap_servers:
         if not args.checkpoint:

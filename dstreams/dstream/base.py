@@ -147,11 +147,20 @@ class DStream:
         path = f"{self.ssc.checkpoint_dir.rstrip('/')}/data/{self.name}/{t}"
 
         def save():
-            from ..checkpoint import write_rdd
+            from ..checkpoint import read_rdd, write_rdd
 
             write_rdd(rdd, path)
+            # later batches build on the saved copy: a lost worker's data is then recomputed from these
+            # files, not from the whole history (the lineage is cut here)
+            saved = read_rdd(path, rdd.npartitions, self.ssc.client, self.rdd_name(t, "checkpointed"),
+                             rdd.partitioner).persist()
             with self._lock:
                 self.data_checkpoints[t] = (path, rdd.npartitions, rdd.partitioner)
+                if self.generated.get(t) is rdd:
+                    self.generated[t] = saved
+                    rdd.unpersist()
+                else:
+                    saved.unpersist()
 
         return Job(t, -1 - self.id, f"data checkpoint of stream '{self.name}'", save)
 
