@@ -46,6 +46,33 @@ class CheckpointState:
     sources: dict = field(default_factory=dict)
 
 
+def _recovered_client():
+    from .context import _context_being_recovered
+
+    return _context_being_recovered().client
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle, with a Dask client referred to by a user function written as "the recovered
+    context's client" (a live client cannot be pickled, and a recovered context has a new one)."""
+
+    def reducer_override(self, obj):
+        from distributed import Client
+
+        if isinstance(obj, Client):
+            return _recovered_client, ()
+        return super().reducer_override(obj)
+
+
+def dumps(obj) -> bytes:
+    """Pickle a stream graph for a checkpoint."""
+    import io
+
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=cloudpickle.DEFAULT_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
 def _versions():
     from . import __version__
 
@@ -73,7 +100,7 @@ class CheckpointWriter:
         self.seq = int(existing[0].rsplit("/", 1)[-1][len(PREFIX):].split("-")[0]) if existing else 0
 
     def write(self, state: CheckpointState, sources_json: dict) -> str:
-        payload = cloudpickle.dumps(state)
+        payload = dumps(state)
         header = {"format": FORMAT, **_versions(), "time_ms": state.time_ms, "batch_ms": state.batch_ms,
                   "length": len(payload),
                   "sha256": hashlib.sha256(payload).hexdigest(), "hmac": _sign(self.key, payload)}

@@ -94,21 +94,35 @@ def test_map_with_state_needs_a_state_spec(ssc):
         ssc.queue_stream([]).map_with_state(track)
 
 
-def test_state_graph_does_not_grow_with_batches(client, tmp_path):
-    """Each state RDD is persisted, so a batch's graph reads the previous state instead of its history."""
+def _scheduler_tasks(dask_scheduler):
+    return len(dask_scheduler.tasks)
+
+
+@pytest.mark.timeout(240)
+def test_state_lineage_does_not_grow_over_1000_batches(client, tmp_path):
+    """Persisted state and data checkpoints keep both a batch's graph and the scheduler's task count as
+    small after 1,000 batches as after 20."""
     from dstreams import StreamingContext
     from dstreams.testing import ManualClock, run_batches
 
     ssc = StreamingContext(client, 1, clock=ManualClock())
     ssc.checkpoint(str(tmp_path))
-    sizes, totals = [], []
-    state = ssc.queue_stream([[("k", 1)]] * 30).update_state_by_key(running_count)
-    state.foreach_rdd(lambda rdd: (sizes.append(len(rdd.__dask_graph__())), totals.append(rdd.collect())))
-    run_batches(ssc, 30)
-    ssc.stop(stop_client=False)
-    assert totals[-1] == [("k", 30)]
-    assert sizes[29] == sizes[4]
+    seen = {}
 
+    def measure(t, rdd):
+        n = int(t.timestamp())
+        if n in (20, 1000):
+            seen[n] = (len(rdd.map(str).__dask_graph__()), client.run_on_scheduler(_scheduler_tasks),
+                       rdd.collect())
+
+    ssc.queue_stream([], default=[("k", 1)]).update_state_by_key(running_count).foreach_rdd(measure)
+    run_batches(ssc, 1000, timeout=60)
+    ssc.stop(stop_client=False)
+    assert seen[1000][2] == [("k", 1000)]
+    assert seen[1000][0] == seen[20][0]  # the graph of a batch
+    # what the scheduler keeps: a growing lineage would hold thousands of tasks by now (several per batch);
+    # a little slack for other work on the shared test cluster
+    assert seen[1000][1] <= seen[20][1] + 100
 
 def test_map_with_state_timeout_counts_from_the_last_record_not_the_last_update(client, tmp_path):
     def first_only(key, value, state):
