@@ -182,3 +182,36 @@ def test_a_graph_that_cannot_be_checkpointed_is_refused_at_start(client, tmp_pat
     with pytest.raises(ValueError, match=r"stream 'map-1' cannot be written to a checkpoint.*lock"):
         ssc.start()
     ssc.stop(stop_client=False)
+
+
+FAIL_ONCE = {"at": None}
+
+
+def fail_once(t, rdd):
+    if FAIL_ONCE["at"] == t.second:
+        FAIL_ONCE["at"] = None
+        raise RuntimeError("the driver dies in this batch")
+
+
+def test_a_pending_file_batch_rereads_its_files_after_recovery(client, tmp_path):
+    import os
+
+    from dstreams import BatchFailedError
+
+    src = tmp_path / "in"
+    src.mkdir()
+    SEEN.clear()
+    ssc = file_graph(client, tmp_path / "ckpt", src)
+    ssc._graph.streams[0].foreach_rdd(fail_once)
+    ssc.start()
+    (src / "a.txt").write_text("a\n")
+    os.utime(src / "a.txt", (1.5, 1.5))
+    FAIL_ONCE["at"] = 2
+    with pytest.raises(BatchFailedError):
+        run_batches(ssc, 2)
+    ssc.stop(stop_client=False)
+    recovered = StreamingContext.get_or_create(str(tmp_path / "ckpt"), lambda: pytest.fail("setup called"),
+                                               client=client, clock=ManualClock(2000))
+    run_batches(recovered, 1)
+    recovered.stop(stop_client=False)
+    assert SEEN == [(1, []), (2, ["a"]), (2, ["a"]), (3, [])]

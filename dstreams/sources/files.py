@@ -99,7 +99,8 @@ class FileInputDStream(InputDStream):
         return found
 
     def compute(self, t):
-        files = self.find_new_files(t)
+        # a batch rerun after recovery reads the files it had selected before
+        files = sorted(self.recent[t]) if t in self.recent else self.find_new_files(t)
         self.report(t, 0, files=files)
         if not files:
             return RDD.empty(self.ssc.client, name=self.rdd_name(t, "text-file-empty"))
