@@ -8,24 +8,15 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.faults.conftest import DSN
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recoverable_wordcount.py"
-DSN = "host=127.0.0.1 dbname=test user=postgres"
 WORDS = "alpha beta gamma delta epsilon zeta eta theta".split()
-
-
-@pytest.fixture
-def prefix():
-    p = f"kill_{uuid.uuid4().hex[:8]}_"
-    yield p
-    with psycopg.connect(DSN) as conn:
-        for table in ("counts", "totals", "offsets"):
-            conn.execute(f"DROP TABLE IF EXISTS {p}{table}")
 
 
 class Driver:

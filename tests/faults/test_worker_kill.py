@@ -4,25 +4,16 @@ import collections
 import random
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 
-from tests.faults.test_driver_kill import DSN, WORDS, Driver
+from tests.faults.conftest import DSN
+from tests.faults.test_driver_kill import WORDS, Driver
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recoverable_wordcount.py"
-
-
-@pytest.fixture
-def prefix():
-    p = f"wkill_{uuid.uuid4().hex[:8]}_"
-    yield p
-    with psycopg.connect(DSN) as conn:
-        for table in ("counts", "totals", "offsets"):
-            conn.execute(f"DROP TABLE IF EXISTS {p}{table}")
 
 
 def worker_processes(pid):
