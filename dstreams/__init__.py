@@ -3,6 +3,7 @@ from .context import StreamingContext, StreamingContextState
 from .dstream.base import DStream
 from .dstream.stateful import State, StateSpec
 from .listener import BatchInfo, OutputOperationInfo, StreamingListener
+from .pool import ConnectionPool
 from .rdd import RDD
 from .scheduler.jobs import BatchFailedError, StreamingError
 
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchFailedError",
     "BatchInfo",
+    "ConnectionPool",
     "DStream",
     "OutputOperationInfo",
     "RDD",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import uuid
 from collections import defaultdict
 
 import dask
@@ -237,7 +238,7 @@ class RDD:
         n = num_partitions if num_partitions is not None else max(1, min(len(data), 2))
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"num_partitions must be a positive integer, got {num_partitions!r}")
-        name = name or f"parallelize-{tokenize(data, n)}"
+        name = name or f"parallelize-{tokenize(data, n)}-{uuid.uuid4().hex[:8]}"  # unique per call
         layer = {(name, i): DataNode((name, i), part) for i, part in enumerate(_slice_list(data, n))}
         return cls(HighLevelGraph.from_collections(name, layer, dependencies=()), name, n, client)
 

@@ -24,6 +24,12 @@ EXPECTED = {
     ],
     "text_file_stream.py": ["total lines: 9 in 3 files"],
     "recoverable_wordcount.py": ["a new context", "words counted: 240"],
+    "connection_pool.py": [
+        "partitions written: 32 in 4 batches",
+        "the pool opened at most max_size connections per worker and reused them",
+        "pooled connections open after the workers shut down: 0",
+        "rows in the table: 320 of 320 (all correct)",
+    ],
 }
 
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("kafka_"))
