@@ -29,7 +29,7 @@ from .sources.kafka.stream import DirectKafkaInputDStream
 
 def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
                          backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=30_000,
-                         on_missing_offsets="error"):
+                         on_missing_offsets="error", broker_wait_s=120.0):
     """A stream of Kafka records with one Dask partition per Kafka partition and no receivers.
 
     Parameters
@@ -57,6 +57,9 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
         With backpressure, the rate never falls below this (records/s).
     poll_timeout_ms : int
         How long a worker waits for a range's records before failing the batch.
+    broker_wait_s : float
+        While the brokers cannot be reached, the driver retries its offset requests with backoff for up
+        to this many seconds before failing the batch.
     on_missing_offsets : "error" or "earliest"
         When the next offsets to read were already deleted by retention: fail the batch with an error
         naming topic, partition, wanted and earliest offset (default), or skip to the earliest available
@@ -70,7 +73,7 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
     """
     return DirectKafkaInputDStream(ssc, topics, kafka_params, starting_offsets, max_rate_per_partition,
                                    backpressure, initial_rate, min_rate, poll_timeout_ms,
-                                   on_missing_offsets=on_missing_offsets)
+                                   broker_wait_s=broker_wait_s, on_missing_offsets=on_missing_offsets)
 
 
 __all__ = [

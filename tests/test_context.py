@@ -251,3 +251,32 @@ def test_remember_keeps_rdds_for_slice(ssc):
 
     rdds = s.slice(datetime.datetime.fromtimestamp(2), datetime.datetime.fromtimestamp(3))
     assert [r.collect() for r in rdds] == [[2], [3]]
+
+
+def test_operations_after_a_failed_one_do_not_run(ssc):
+    """A later output operation (say, an offset commit) must not run once an earlier one failed."""
+    rec = Recorder()
+    ssc.add_listener(rec)
+    committed = []
+
+    def write(rdd):
+        raise ConnectionError("the database is down")
+
+    s = ssc.queue_stream([[1]])
+    s.foreach_rdd(write)
+    s.foreach_rdd(lambda rdd: committed.append(rdd.collect()))
+    with pytest.raises(BatchFailedError, match="the database is down"):
+        run_batches(ssc, 1)
+    assert committed == []
+    ops = rec.batches[0].output_operations
+    assert "ConnectionError" in ops[0].failure_reason
+    assert ops[1].failure_reason.startswith("not run: output operation")
+
+
+def test_a_stream_that_failed_to_build_leaves_no_trace(ssc):
+    with pytest.raises(ValueError, match="not a multiple"):
+        ssc.queue_stream([[1]]).window(1.5)
+    out = []
+    ssc.queue_stream([[2]]).foreach_rdd(lambda rdd: out.append(rdd.collect()))
+    run_batches(ssc, 1)
+    assert out == [[2]]

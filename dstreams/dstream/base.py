@@ -5,6 +5,7 @@ persistence and the fluent methods. Each operator family is a tiny subclass in a
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 from .._util import fmt_ms, ms_to_datetime, time_to_ms, to_ms
@@ -18,6 +19,25 @@ class DStream:
 
     #: short operator name used in task keys and messages
     op = "dstream"
+
+    def __init_subclass__(cls, **kwargs):
+        # a stream whose __init__ raises (bad arguments) is taken out of the graph again
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def checked_init(self, *args, **kw):
+            try:
+                init(self, *args, **kw)
+            except BaseException:
+                graph = getattr(getattr(self, "ssc", None), "_graph", None)
+                if graph is not None:
+                    graph.unregister(self)
+                raise
+
+        cls.__init__ = checked_init
 
     def __init__(self, ssc, dependencies=()):
         self.ssc = ssc

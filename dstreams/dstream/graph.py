@@ -51,7 +51,15 @@ class DStreamGraph:
             self.streams.append(stream)
             if getattr(stream, "is_input", False):
                 self.inputs.append(stream)
-            return len(self.streams) - 1
+            self._next_id = getattr(self, "_next_id", 0) + 1
+            return self._next_id - 1
+
+    def unregister(self, stream) -> None:
+        """Forget a stream whose construction failed, so that it cannot break ``start()``."""
+        with self._lock:
+            for group in (self.streams, self.inputs, self.outputs):
+                if any(s is stream for s in group):
+                    group[:] = [s for s in group if s is not stream]
 
     def add_output(self, stream) -> int:
         with self._lock:

@@ -84,6 +84,11 @@ class JobScheduler:
         for job in job_set.jobs:
             op = OutputOperationInfo(job_set.time_ms, job.output_id, job.description, self.clock.time_ms())
             info.output_operations[job.output_id] = op
+            if failure is not None:  # later operations (say, an offset commit) must not run after a failure
+                op.failure_reason = f"not run: output operation {failure.operation!r} of this batch failed"
+                op.end_time_ms = op.start_time_ms
+                self.bus.post("on_output_operation_completed", op)
+                continue
             self.bus.post("on_output_operation_started", op)
             try:
                 job.run()

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import kafka.errors as kerrors
 from dask._task_spec import List, Task, TaskRef
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata
@@ -136,7 +137,19 @@ def write_partition(topic, params, part) -> list[int]:
 
 
 def write_partition_transactionally(topic, params, txn_id, consumer_params, group_id, ranges, part) -> list[int]:
-    """Write one partition and commit its input ``ranges`` in one transaction; skip if already committed."""
+    """Write one partition and commit its input ``ranges`` in one transaction; skip if already committed.
+
+    The pooled producer of ``txn_id`` is fenced when another worker wrote this partition since (its
+    ``init_transactions`` bumped the epoch): it is then replaced and the write tried once more.
+    """
+    try:
+        return _write_transaction(topic, params, txn_id, consumer_params, group_id, ranges, part)
+    except kerrors.ProducerFencedError:
+        _drop_producer(params, txn_id)
+        return _write_transaction(topic, params, txn_id, consumer_params, group_id, ranges, part)
+
+
+def _write_transaction(topic, params, txn_id, consumer_params, group_id, ranges, part) -> list[int]:
     committed = _committed(consumer_params, group_id, ranges)
     if all(committed[r.topic_partition] is not None and committed[r.topic_partition] >= r.until_offset
            for r in ranges):

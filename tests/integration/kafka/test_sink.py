@@ -158,3 +158,25 @@ def test_transactions_left_open_by_a_crash_are_aborted_at_start(kssc, kafka_para
     finally:
         reader.close()
         zombie.close(timeout=1)
+
+
+def test_a_pooled_producer_fenced_by_another_workers_attempt_is_replaced(kssc, kafka_params, kafka_broker, topic,
+                                                                          produce):
+    """The partition's previous writer was on another worker: its init_transactions fenced ours."""
+    from kafka import KafkaProducer
+
+    src, out = topic(1), topic(1)
+    group = f"g-{src}"
+    params = {"bootstrap_servers": kafka_broker.bootstrap_servers}
+    stream = create_direct_stream(kssc, [src], dict(kafka_params, group_id=group), starting_offsets="earliest")
+    stream.map(lambda r: r.value).to_kafka(out, params, transactional=True, group_id=group)
+    produce(src, 2, prefix="a")
+    run_batches(kssc, 1)
+    other = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers,
+                          transactional_id=f"dstreams-{group}-{out}-{src}-0")
+    other.init_transactions()  # what the same partition's task on another worker does: fences the pooled one
+    other.close()
+    produce(src, 2, prefix="b")
+    run_batches(kssc, 1)
+    assert sorted(v for _, v in read_all(kafka_broker.bootstrap_servers, out)) == ["a0", "a1", "b0", "b1"]
+    assert committed(kafka_broker.bootstrap_servers, group, src, 1) == [4]
