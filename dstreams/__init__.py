@@ -2,9 +2,10 @@
 from .context import StreamingContext, StreamingContextState
 from .dstream.base import DStream
 from .dstream.stateful import State, StateSpec
-from .listener import BatchInfo, OutputOperationInfo, StreamingListener
+from .listener import BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener
 from .pool import ConnectionPool
 from .rdd import RDD
+from .receiver.api import Receiver
 from .scheduler.jobs import BatchFailedError, StreamingError
 
 __version__ = "0.1.0"
@@ -16,6 +17,8 @@ __all__ = [
     "DStream",
     "OutputOperationInfo",
     "RDD",
+    "Receiver",
+    "ReceiverInfo",
     "State",
     "StateSpec",
     "StreamingContext",

@@ -158,6 +158,38 @@ class StreamingContext:
 
         return FileInputDStream(self, directory, new_files_only, file_filter)
 
+    def receiver_stream(self, receiver, max_rate=None, *, block_interval=0.2, replicate=True, max_restarts=10,
+                        restart_delay=2.0):
+        """A stream of the records that ``receiver`` (a :class:`dstreams.Receiver`) stores.
+
+        The receiver runs on a worker as one long-lived task that holds a worker thread. Its records are
+        cut into a block every ``block_interval`` seconds and kept on the workers (with a copy on a second
+        worker when ``replicate``); each batch is made of the blocks received since the previous one.
+        ``max_rate`` caps the records per second it may store (``store()`` waits). A receiver that fails
+        is restarted as a new task after ``restart_delay`` seconds, at most ``max_restarts`` times in a
+        row (a stored block resets the count); past that the context stops with an error.
+
+        Examples
+        --------
+        >>> events = ssc.receiver_stream(MyReceiver("source"), max_rate=1000)  # doctest: +SKIP
+        """
+        from .receiver.input import ReceiverInputDStream
+
+        return ReceiverInputDStream(self, receiver, max_rate, block_interval, replicate, max_restarts, restart_delay)
+
+    def socket_text_stream(self, host: str, port: int, max_rate=None, **options):
+        """Lines of utf-8 text read from a TCP server, one record per line (Spark's ``socketTextStream``).
+
+        ``options`` are those of :meth:`receiver_stream`.
+
+        Examples
+        --------
+        >>> lines = ssc.socket_text_stream("127.0.0.1", 9999)  # doctest: +SKIP
+        """
+        from .receiver.socket import SocketReceiver
+
+        return self.receiver_stream(SocketReceiver(host, port), max_rate, **options)
+
     def parallelize(self, data, num_partitions: int | None = None):
         """An RDD of ``data`` on this context's cluster (Spark's ``sc.parallelize``)."""
         from .rdd import RDD
@@ -336,6 +368,9 @@ class StreamingContext:
             self._generator = JobGenerator(self._graph, self.clock, self.batch_ms, self._scheduler,
                                            self._input_info, checkpointer)
             try:
+                from .receiver.tracker import start_receivers
+
+                self._receiver_tracker = start_receivers(self)  # None without receiver streams
                 if self._restored is not None:
                     self._graph.restart()
                     self.zero_time = self._graph.zero_time
@@ -393,7 +428,7 @@ class StreamingContext:
         tracker = self._receiver_tracker
         if tracker is not None:  # receivers first: with graceful, a final batch takes their last blocks
             tracker.stop_receivers(graceful)
-        self._generator.stop_generating(graceful)
+        self._generator.stop_generating(graceful, final_batch=tracker is not None and tracker.has_unallocated_blocks())
         self._scheduler.stop(graceful)  # graceful: every generated batch runs; its clean-up is queued
         self._generator.stop(graceful)  # ... and done here, with the last checkpoint
         self._graph.stop()

@@ -1,4 +1,4 @@
-"""StreamingListener and the records it receives: BatchInfo, OutputOperationInfo."""
+"""StreamingListener and the records it receives: BatchInfo, OutputOperationInfo, ReceiverInfo."""
 from __future__ import annotations
 
 import logging
@@ -74,6 +74,26 @@ class BatchInfo:
         return None
 
 
+@dataclass
+class ReceiverInfo:
+    """The state of one receiver (Spark's ``ReceiverInfo``), as passed to the receiver events.
+
+    ``attempt`` counts the tasks started for the receiver (1 for the first); ``restarts`` how many times
+    it was restarted; ``worker`` is the address of the worker it runs (or last ran) on. The error
+    fields describe the last error reported or met, ``last_error`` as ``"ValueError: message"``.
+    """
+
+    stream_id: int
+    name: str
+    active: bool = False
+    worker: str | None = None
+    attempt: int = 0
+    restarts: int = 0
+    last_error_message: str | None = None
+    last_error: str | None = None
+    last_error_time_ms: int | None = None
+
+
 class StreamingListener:
     """Override the events you care about and register with ``ssc.add_listener(listener)``.
 
@@ -88,6 +108,9 @@ class StreamingListener:
     def on_output_operation_completed(self, info: OutputOperationInfo) -> None: ...
     def on_streaming_error(self, error: BaseException) -> None: ...
     def on_streaming_stopped(self) -> None: ...
+    def on_receiver_started(self, info: ReceiverInfo) -> None: ...
+    def on_receiver_error(self, info: ReceiverInfo) -> None: ...
+    def on_receiver_stopped(self, info: ReceiverInfo) -> None: ...
 
 
 class ListenerBus:

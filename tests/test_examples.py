@@ -23,6 +23,7 @@ EXPECTED = {
         "windowed and running counts match the expected values",
     ],
     "text_file_stream.py": ["total lines: 9 in 3 files"],
+    "socket_wordcount.py": ["word counts over all batches:", "the: 4", "quick: 2", "fox: 2"],
     "recoverable_wordcount.py": ["a new context", "words counted: 240"],
     "connection_pool.py": [
         "partitions written: 32 in 4 batches",

@@ -96,10 +96,13 @@ class JobGenerator:
             except Exception:
                 logger.exception("dstreams: writing a checkpoint failed; the stream goes on without it")
 
-    def stop_generating(self, graceful: bool) -> None:
+    def stop_generating(self, graceful: bool, final_batch: bool = False) -> None:
         """Stop the timer; with ``graceful`` wait until the batches already due are generated,
-        otherwise drop them."""
-        self.timer.stop()
+        otherwise drop them. ``final_batch`` (with ``graceful``) generates one more batch, at the next
+        batch time, for the data received since the last one (the receivers' last blocks)."""
+        last = self.timer.stop()
+        if graceful and final_batch and last is not None:
+            self._events.put((GENERATE, last + self.batch_ms))
         if not graceful:
             self._drain()
         elif threading.current_thread() is not self._thread and self._thread.is_alive():

@@ -1,0 +1,412 @@
+"""ReceiverTracker: the driver side of receivers (Spark's ``ReceiverTracker``).
+
+It launches one long-lived Dask task per receiver stream when the context starts, drains the queue on
+which the tasks send their blocks, allocates the blocks received until ``t`` to the batch of ``t``,
+holds the blocks' futures until that batch is cleaned up, restarts receivers that failed (as new tasks
+under new keys, after a delay, on another worker when theirs died) and tells the listeners.
+It knows nothing of job generation: the input streams ask it for their blocks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+
+from ..listener import ReceiverInfo
+from .blocks import WAIT, ReceivedBlock, ReceivedBlockTracker
+from .runner import ReceiverSpec, error_text, run_receiver
+from .scheduling import check_capacity, choose_worker
+
+logger = logging.getLogger("dstreams")
+
+POLL_S = 0.05  # how long the tracker waits when the block queue is empty
+WORKER_CHECK_S = 0.5  # how often the live workers are compared with where the receivers run
+
+
+def start_receivers(ssc):
+    """The started tracker of ``ssc``'s receiver streams, or None when its graph has none."""
+    streams = [s for s in ssc._graph.inputs if getattr(s, "is_receiver", False)]
+    if not streams:
+        return None
+    tracker = ReceiverTracker(ssc, streams)
+    try:
+        tracker.start()
+    except BaseException:
+        tracker.close()  # stop whatever was launched before the failure
+        raise
+    return tracker
+
+
+def _same(block):
+    return block
+
+
+class _Attempt:
+    """One task run of a receiver, with the event that tells it to stop."""
+
+    def __init__(self, number, future, worker, stop_event):
+        self.number, self.future, self.worker, self.stop_event = number, future, worker, stop_event
+        self.launched = time.monotonic()
+        self.ended = False
+
+    def signal_stop(self) -> None:
+        """Tell the task to end (a cancelled Dask task goes on running: the supervisor must end itself)."""
+        try:
+            self.stop_event.set()
+        except Exception:
+            logger.exception("could not signal the receiver task %s to stop", self.future.key)
+
+
+class _ReceiverState:
+    def __init__(self, stream):
+        self.stream = stream
+        self.info = ReceiverInfo(stream.id, stream.receiver_name)
+        self.attempt: _Attempt | None = None
+        self.failures_in_row = 0
+        self.restart_due: float | None = None
+        self.exclude: set[str] = set()
+        self.finished = False  # stopped for good
+        self.past: list[_Attempt] = []  # ended attempts whose stop events are still to be cleared
+
+
+class ReceiverTracker:
+    """Runs the receivers of one StreamingContext and keeps their blocks until batches are done with them."""
+
+    def __init__(self, ssc, streams):
+        self.ssc, self.client, self.clock = ssc, ssc.client, ssc.clock
+        self.states = {s.id: _ReceiverState(s) for s in streams}
+        self.queue_name = f"dstreams-receiver-blocks-{ssc.run_id}"
+        self._queue = None
+        self._lock = threading.RLock()
+        self.blocks = ReceivedBlockTracker(self.states)
+        self._stopping = False
+        self._closing = threading.Event()
+        self._closed = False
+        self._live_workers: tuple[float, set] | None = None  # (when seen, addresses)
+        self._nthreads: dict[str, int] = {}
+        self._thread = threading.Thread(target=self._loop, name="dstreams-receiver-tracker", daemon=True)
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check the cluster can take the receivers, then launch them; returns without waiting for them."""
+        from distributed import Queue
+
+        check_capacity(sum(self.client.nthreads().values()), len(self.states))
+        self._queue = Queue(self.queue_name, client=self.client)
+        with self._lock:
+            for state in self.states.values():
+                self._launch(state)
+        self._thread.start()
+
+    def stop_receivers(self, graceful: bool = True, timeout: float | None = None) -> None:
+        """Stop every receiver and wait until they ended; then every block they stored has been received.
+
+        The blocks stay with the tracker for the batches still to come; :meth:`close` releases them.
+        A receiver still running after ``timeout`` seconds (default 30 when graceful, else 10) is cancelled.
+        """
+        if timeout is None:
+            timeout = 30.0 if graceful else 10.0
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            for state in self.states.values():
+                state.restart_due = None
+        for state in self.states.values():
+            if state.attempt is not None:
+                state.attempt.signal_stop()
+        deadline = time.monotonic() + timeout
+        for state in self.states.values():
+            a = state.attempt
+            if a is not None and not a.ended:
+                try:  # not distributed.wait: it needs a default client
+                    a.future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:
+                    pass
+        for state in self.states.values():
+            a = state.attempt
+            if a is not None and not a.ended and not a.future.done():
+                logger.warning(
+                    "receiver %s did not stop within %s s (its on_stop() may block); its task was cancelled, "
+                    "but its worker thread may stay busy", state.info.name, timeout)
+                a.future.cancel()
+        self._closing.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._drain()
+        self._check_attempts()
+
+    def close(self) -> None:
+        """Release every block and the queue and events (after the last batch ran); idempotent."""
+        if not self._stopping:
+            self.stop_receivers(graceful=False)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.blocks.close()
+        for state in self.states.values():
+            for a in state.past + ([state.attempt] if state.attempt is not None else []):
+                if a.future.done() or a.ended:
+                    try:
+                        a.stop_event.clear()  # a cleared event with no waiter leaves the scheduler
+                    except Exception:
+                        pass
+        if self._queue is not None:
+            try:
+                self._queue.close()
+            except Exception:
+                pass
+
+    # -- blocks for batches ----------------------------------------------------------------
+    def allocate(self, stream_id: int, time_ms: int) -> tuple[list, list]:
+        """The blocks of ``stream_id`` for the batch of ``time_ms``: those received until then and not
+        given to an earlier batch (received in ``(t - interval, t]`` when batches are on time).
+
+        Returns ``([(block, future to read it from)], [lost blocks])``. The blocks are held until
+        :meth:`cleanup` of that batch. A block that cannot be read now (see :meth:`_readable`) waits for
+        the next batch.
+        """
+        found, lost, waiting = self.blocks.allocate(stream_id, time_ms, self._readable)
+        if waiting:
+            logger.warning("receiver stream %s: %d block(s) wait for a later batch: every copy is on a worker whose "
+                           "threads all run receivers, and no other worker is there to copy them to", stream_id,
+                           len(waiting))
+        if lost:
+            self.report_lost(stream_id, time_ms, lost)
+        return found, lost
+
+    def cleanup(self, stream_id: int, before_ms: int) -> None:
+        """Release the blocks of the batches of ``stream_id`` at or before ``before_ms``."""
+        self.blocks.cleanup(stream_id, before_ms)
+
+    def has_unallocated_blocks(self) -> bool:
+        return self.blocks.has_unallocated()
+
+    def report_lost(self, stream_id: int, time_ms: int, lost: list[ReceivedBlock]) -> None:
+        """Tell the listeners that blocks of a batch were lost with their worker."""
+        n = sum(b.num_records for b in lost)
+        state = self.states[stream_id]
+        message = (f"{len(lost)} block(s) with {n} records of batch {time_ms} ms were lost: the worker that "
+                   "held them died and they had no replica (receiver_stream(..., replicate=True) keeps one)")
+        logger.warning("receiver %s: %s", state.info.name, message)
+        self._post([("on_receiver_error", self._error(state, message, "BlockLost"))])
+
+    def _readable(self, block: ReceivedBlock):
+        """The future a batch should read ``block`` from, None when the block was lost, or _WAIT.
+
+        A batch's first task runs where its input is, and on a worker whose every thread runs a
+        receiver it would never run; when every copy of the block sits on such a worker (receivers
+        moved there after the block was stored), the block is first copied, by a task, to another
+        one, and when there is no other worker, it waits.
+        """
+        copies = block.live_copies()
+        if not copies:
+            return None
+        with self._lock:
+            nthreads = dict(self._nthreads)
+            load: dict[str, int] = {}
+            for s in self.states.values():
+                if s.attempt is not None and not s.attempt.ended:
+                    load[s.attempt.worker] = load.get(s.attempt.worker, 0) + 1
+        busy = {w for w, n in load.items() if n >= nthreads.get(w, 1)}
+        for future, where in copies:
+            if where not in busy:
+                return future
+        if block.copy is not None and block.copy.status in ("pending", "finished"):
+            return block.copy
+        targets = sorted(w for w in self.client.nthreads() if w not in busy)  # fresh: workers come and go
+        if not targets:
+            return WAIT
+        block.copy = self.client.submit(_same, copies[0][0], key=f"{block.key}-c", workers=targets,
+                                        allow_other_workers=False, pure=False)
+        return block.copy
+
+    # -- monitoring ------------------------------------------------------------------------
+    def receiver_info(self, stream_id: int) -> ReceiverInfo:
+        """A snapshot of the receiver of ``stream_id``."""
+        with self._lock:
+            return dataclasses.replace(self.states[stream_id].info)
+
+    def num_records_received(self, stream_id: int) -> int:
+        """Records of ``stream_id`` that reached the driver so far (allocated to batches or not)."""
+        return self.blocks.num_records(stream_id)
+
+    # -- the tracker thread ----------------------------------------------------------------
+    def _loop(self) -> None:
+        last_check = 0.0
+        while not self._closing.is_set():
+            try:
+                self._receive(POLL_S)
+                if time.monotonic() - last_check > WORKER_CHECK_S:
+                    last_check = time.monotonic()
+                    self._nthreads = dict(self.client.nthreads())
+                    self._live_workers = (last_check, set(self._nthreads))
+                self._check_attempts()
+            except Exception:
+                if self._closing.is_set() or self.client.status != "running":
+                    return
+                logger.exception("dstreams receiver tracker: unexpected error; going on")
+                self._closing.wait(POLL_S)
+
+    def _receive(self, timeout) -> None:
+        # a non-blocking get and a wait here: a get that times out on the scheduler logs an error there
+        items = self._queue.get(batch=True)
+        if items:
+            self._handle(items)
+        else:
+            self._closing.wait(timeout)
+
+    def _drain(self) -> None:
+        if self._queue is None:
+            return
+        try:
+            while True:
+                items = self._queue.get(batch=True)
+                if not items:
+                    return
+                self._handle(items)
+        except Exception:
+            logger.exception("dstreams receiver tracker: could not drain the block queue")
+
+    def _handle(self, items) -> None:
+        events = []
+        with self._lock:
+            for item in items:
+                if not isinstance(item, dict):  # a block's future; its metadata follows
+                    self.blocks.add_future(item)
+                    continue
+                state = self.states.get(item.get("stream"))
+                if state is None:
+                    continue
+                kind = item.get("kind")
+                if kind == "block":
+                    self.blocks.add_block(state.stream.id, item, self.clock.time_ms())
+                    state.failures_in_row = 0  # it delivers: count failures afresh
+                elif kind == "started":
+                    if state.attempt is not None and state.attempt.number == item["attempt"]:
+                        state.info.active = True
+                        state.info.worker = item["worker"]
+                        events.append(("on_receiver_started", dataclasses.replace(state.info)))
+                elif kind == "error":
+                    events.append(("on_receiver_error", self._error(state, item["message"], item.get("error"))))
+        self._post(events)
+
+    def _check_attempts(self) -> None:
+        events, give_up = [], []
+        with self._lock:
+            for state in self.states.values():
+                a = state.attempt
+                if a is not None and not a.ended:
+                    if a.future.done():
+                        self._attempt_ended(state, a, events, give_up)
+                    elif self._worker_gone(a):
+                        a.signal_stop()  # in case it still runs after all
+                        a.future.cancel()
+                        a.ended = True
+                        state.exclude.add(a.worker)
+                        msg = f"the worker {a.worker} running receiver {state.info.name} died"
+                        self._ended(state, "restart", msg, "WorkerDied", events, give_up)
+                if (state.restart_due is not None and not self._stopping
+                        and time.monotonic() >= state.restart_due):
+                    state.restart_due = None
+                    self._launch(state)
+        self._post(events)
+        for err in give_up:
+            self.ssc._on_error(err)
+
+    def _worker_gone(self, a) -> bool:
+        """Whether the worker of attempt ``a`` left the cluster, seen in a list taken after its launch."""
+        if self._live_workers is None:
+            return False
+        seen_at, live = self._live_workers
+        return seen_at > a.launched and a.worker not in live
+
+    def _attempt_ended(self, state, a, events, give_up) -> None:
+        a.ended = True
+        if a.future.status == "finished":
+            result = a.future.result()
+            kind, message, error = result["kind"], result["message"], result.get("error")
+        elif a.future.status == "cancelled":
+            kind, message, error = "restart", f"the task of receiver {state.info.name} was cancelled", None
+        else:
+            exc = a.future.exception()
+            kind, message, error = "restart", f"the task of receiver {state.info.name} failed", error_text(exc)
+            if type(exc).__name__ == "KilledWorker":
+                state.exclude.add(a.worker)
+        a.future.release()
+        self._ended(state, kind, message, error, events, give_up)
+
+    def _ended(self, state, kind, message, error, events, give_up) -> None:
+        info = state.info
+        info.active = False
+        if error is not None:
+            events.append(("on_receiver_error", self._error(state, message, error)))
+        if kind == "restart" and not self._stopping:
+            max_restarts = state.stream.max_restarts
+            if state.failures_in_row >= max_restarts:
+                state.finished = True
+                events.append(("on_receiver_stopped", dataclasses.replace(info)))
+                from ..scheduler.jobs import StreamingError
+
+                give_up.append(StreamingError(
+                    f"receiver {info.name} of stream {state.stream.id} failed {state.failures_in_row + 1} time(s) "
+                    f"in a row and is not restarted again (max_restarts={max_restarts}); last: {message}"
+                    f"{': ' + error if error else ''}. Fix the source, or pass a larger max_restarts to "
+                    "receiver_stream()"))
+                return
+            state.failures_in_row += 1
+            info.restarts += 1
+            state.restart_due = time.monotonic() + state.stream.restart_delay
+            logger.warning("receiver %s ended (%s); restarting it in %s s", info.name, message,
+                           state.stream.restart_delay)
+        else:
+            state.finished = True
+            if kind == "stopped" and message != "stopped by the driver":
+                logger.warning("receiver %s stopped: %s", info.name, message)
+        events.append(("on_receiver_stopped", dataclasses.replace(info)))
+
+    def _error(self, state, message, error) -> ReceiverInfo:
+        info = state.info
+        info.last_error_message, info.last_error = message, error
+        info.last_error_time_ms = self.clock.time_ms()
+        return dataclasses.replace(info)
+
+    def _launch(self, state) -> None:
+        """Submit a new attempt of ``state``'s receiver (a new task, a new key) on a chosen worker."""
+        stream = state.stream
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        nthreads = {a: w["nthreads"] for a, w in workers.items()}
+        self._nthreads.update(nthreads)
+        names = {a: w.get("name") for a, w in workers.items()}
+        load: dict[str, int] = {}
+        for s in self.states.values():
+            if s.attempt is not None and not s.attempt.ended:
+                load[s.attempt.worker] = load.get(s.attempt.worker, 0) + 1
+        addr = choose_worker(nthreads, load, getattr(stream.receiver, "preferred_worker", None), state.exclude,
+                             names)
+        if addr is None:
+            logger.warning("no live worker can run receiver %s now; trying again in %s s", state.info.name,
+                           max(stream.restart_delay, 0.5))
+            state.restart_due = time.monotonic() + max(stream.restart_delay, 0.5)
+            return
+        from distributed import Event
+
+        number = state.info.attempt + 1
+        stop_event = Event(f"dstreams-receiver-stop-{self.ssc.run_id}-{stream.id}-{number}", client=self.client)
+        spec = ReceiverSpec(stream.id, state.info.name, number, self.ssc.run_id, self.queue_name,
+                            stop_event.name, stream.block_interval_ms / 1000.0, stream.max_rate,
+                            stream.replicate)
+        future = self.client.submit(run_receiver, stream.receiver, spec, key=f"receiver-task-{stream.id}-"
+                                    f"{self.ssc.run_id}-{number}", workers=[addr], allow_other_workers=False,
+                                    pure=False)
+        if state.attempt is not None:
+            state.past.append(state.attempt)
+        state.attempt = _Attempt(number, future, addr, stop_event)
+        state.info.attempt = number
+        state.info.worker = addr
+
+    def _post(self, events) -> None:
+        for name, info in events:
+            self.ssc._bus.post(name, info)
