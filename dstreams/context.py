@@ -133,9 +133,11 @@ class StreamingContext:
     def default_parallelism(self, n_records: int | None = None) -> int:
         """Partitions for data made on the driver: the cluster's thread count, at most one per record."""
         try:
-            threads = sum(self.client.nthreads().values()) or 1
+            threads = sum(self.client.nthreads().values())
         except Exception:
             threads = 1
+        receivers = sum(1 for s in self._graph.inputs if getattr(s, "is_receiver", False))
+        threads = max(1, threads - receivers)  # each receiver holds a thread for its whole life
         if n_records is None:
             return threads
         return max(1, min(threads, n_records))

@@ -25,3 +25,14 @@ def test_capacity():
         check_capacity(2, 2)
     with pytest.raises(RuntimeError, match="at least 1 threads"):
         check_capacity(0, 0)
+
+
+def test_default_parallelism_leaves_out_the_threads_receivers_hold(client):
+    from dstreams import StreamingContext
+    from dstreams.testing import ManualClock
+
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    threads = sum(client.nthreads().values())
+    assert ssc.default_parallelism() == threads
+    ssc.socket_text_stream("127.0.0.1", 9)
+    assert ssc.default_parallelism() == threads - 1
