@@ -412,6 +412,12 @@ class StreamingContext:
         graceful : bool
             Finish every batch already generated before returning (Spark's ``stopGracefully``).
         """
+        if self._bus.in_listener():
+            # a listener runs while other threads wait to post: stopping here (which waits for those
+            # threads) could deadlock, so stop from another thread and return at once
+            threading.Thread(target=self.stop, args=(stop_client, graceful), name="dstreams-stop-from-listener",
+                             daemon=True).start()
+            return
         self._stop_streaming(graceful)
         if stop_client is None:
             stop_client = self._owns_client

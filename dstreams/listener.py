@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from ._util import ms_to_datetime
@@ -97,7 +98,8 @@ class ReceiverInfo:
 class StreamingListener:
     """Override the events you care about and register with ``ssc.add_listener(listener)``.
 
-    Events are delivered in order, on the scheduler's threads: keep handlers quick.
+    Events are delivered one at a time, in order, on the context's threads: keep handlers quick.
+    ``ssc.stop()`` from a handler returns at once; the context stops on another thread.
     """
 
     def on_streaming_started(self, time_ms: int) -> None: ...
@@ -114,10 +116,17 @@ class StreamingListener:
 
 
 class ListenerBus:
-    """Delivers events to the registered listeners; a failing listener is logged, never fatal."""
+    """Delivers events to the registered listeners, one event at a time (the scheduler, generator and
+    receiver threads all post); a failing listener is logged, never fatal."""
 
     def __init__(self):
         self.listeners: list[StreamingListener] = []
+        self._lock = threading.RLock()
+        self._delivering = threading.local()
+
+    def in_listener(self) -> bool:
+        """True on a thread that is running a listener callback."""
+        return getattr(self._delivering, "active", False)
 
     def add(self, listener) -> None:
         if not isinstance(listener, StreamingListener):
@@ -130,8 +139,13 @@ class ListenerBus:
         self.listeners.remove(listener)
 
     def post(self, event: str, *args) -> None:
-        for listener in list(self.listeners):
+        with self._lock:
+            self._delivering.active = True
             try:
-                getattr(listener, event)(*args)
-            except Exception:
-                logger.exception("StreamingListener %r failed in %s", listener, event)
+                for listener in list(self.listeners):
+                    try:
+                        getattr(listener, event)(*args)
+                    except Exception:
+                        logger.exception("StreamingListener %r failed in %s", listener, event)
+            finally:
+                self._delivering.active = False

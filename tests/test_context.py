@@ -280,3 +280,45 @@ def test_a_stream_that_failed_to_build_leaves_no_trace(ssc):
     ssc.queue_stream([[2]]).foreach_rdd(lambda rdd: out.append(rdd.collect()))
     run_batches(ssc, 1)
     assert out == [[2]]
+
+
+def test_listener_events_are_delivered_one_at_a_time():
+    from dstreams.listener import ListenerBus
+
+    class Overlap(StreamingListener):
+        def __init__(self):
+            self.inside, self.max_inside, self.calls = 0, 0, 0
+            self.gate = threading.Barrier(2, timeout=0.2)
+
+        def on_batch_submitted(self, info):
+            self.inside += 1
+            self.max_inside = max(self.max_inside, self.inside)
+            try:
+                self.gate.wait()  # a second thread inside at the same time would pass this barrier
+            except threading.BrokenBarrierError:
+                self.gate.reset()
+            self.calls += 1
+            self.inside -= 1
+
+    bus = ListenerBus()
+    listener = Overlap()
+    bus.add(listener)
+    threads = [threading.Thread(target=bus.post, args=("on_batch_submitted", None)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert listener.calls == 4 and listener.max_inside == 1
+
+
+def test_a_listener_may_stop_the_context(ssc):
+    class StopAfterOne(StreamingListener):
+        def on_batch_completed(self, info):
+            ssc.stop(stop_client=False)
+
+    ssc.add_listener(StopAfterOne())
+    ssc.queue_stream([[1], [2]]).foreach_rdd(lambda rdd: rdd.count())
+    ssc.start()
+    ssc.clock.advance(1)
+    assert ssc.await_termination(timeout=20) is True
+    assert ssc.state is StreamingContextState.STOPPED
