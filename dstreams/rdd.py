@@ -164,6 +164,43 @@ def _write_text(path, part):
     return [path]
 
 
+def _stream_map(f, it):
+    return (f(x) for x in it)
+
+
+def _stream_flat_map(f, it):
+    return (y for x in it for y in f(x))
+
+
+def _stream_filter(f, it):
+    return (x for x in it if f(x))
+
+
+def _stream_map_values(f, it):
+    return ((k, f(v)) for k, v in it)
+
+
+def _stream_flat_map_values(f, it):
+    return ((k, y) for k, v in it for y in f(v))
+
+
+# list-based partition functions and their one-pass generator forms, for pipelined chains
+_STREAMING = {}
+
+
+def _run_steps(steps, index, part):
+    """Apply a pipelined chain of narrow steps to one partition in one pass."""
+    it = iter(part)
+    for func, args, with_index in steps:
+        streaming = _STREAMING.get(func)
+        if streaming is not None:
+            it = streaming(*args, it)
+        else:
+            extra = (index,) if with_index else ()
+            it = iter(func(*args, *extra, list(it)))
+    return list(it)
+
+
 def _finalize(results):
     return [x for part in results for x in part]
 
@@ -215,12 +252,15 @@ class RDD:
         self._persisted = None
         # Kafka offset range of each partition while partitions stay 1:1 with the source's (narrow ops)
         self._narrow_ranges = None
+        # (source RDD, steps) when this RDD is a chain of narrow operations over ``source``
+        self._fused = None
 
     # -- pickling (an RDD inside a checkpointed graph, e.g. an initial state) -----------------
     def __getstate__(self):
         state = dict(self.__dict__)
         state["client"] = None
         state["_persisted"] = None
+        state["_fused"] = None
         return state
 
     def __setstate__(self, state):
@@ -294,14 +334,28 @@ class RDD:
         return name or f"{op}-{tokenize(self.name, *token_args)}"
 
     def _per_partition(self, op, func, *args, name=None, with_index=False, keep_partitioner=False):
-        """A new RDD whose partition ``i`` is ``func(*args, [i,] partition_i)``."""
+        """A new RDD whose partition ``i`` is ``func(*args, [i,] partition_i)``.
+
+        Chains of such narrow operations are pipelined, as Spark pipelines narrow dependencies: the new
+        RDD's task applies every step of the chain to its source partition in one pass, record-level
+        steps (map, flat_map, filter, ...) as generators, so no list is built between them.
+        """
         name = self._name(op, name, func, *args)
+        step = (func, args, with_index)
+        if self._fused is not None and self._persisted is None:
+            source, steps = self._fused[0], self._fused[1] + (step,)
+        else:
+            source, steps = self, (step,)
         layer = {}
         for i in range(self.npartitions):
-            extra = (i,) if with_index else ()
-            layer[(name, i)] = Task((name, i), func, *args, *extra, TaskRef((self.name, i)))
-        out = self._new(name, layer, [self], partitioner=self.partitioner if keep_partitioner else None)
+            if len(steps) == 1:
+                extra = (i,) if with_index else ()
+                layer[(name, i)] = Task((name, i), func, *args, *extra, TaskRef((source.name, i)))
+            else:
+                layer[(name, i)] = Task((name, i), _run_steps, steps, i, TaskRef((source.name, i)))
+        out = source._new(name, layer, [source], partitioner=self.partitioner if keep_partitioner else None)
         out._narrow_ranges = self._narrow_ranges
+        out._fused = (source, steps)
         return out
 
     def _to_one(self, op, partial_func, combine_func, name=None):
@@ -691,3 +745,7 @@ def _seq_from_zero(copy, zero, seq, v):
 def _reduce_concat(f, parts):
     vals = [x for p in parts for x in p]
     return [functools.reduce(f, vals)] if vals else []
+
+
+_STREAMING.update({_map: _stream_map, _flat_map: _stream_flat_map, _filter: _stream_filter,
+                   _map_values: _stream_map_values, _flat_map_values: _stream_flat_map_values})

@@ -163,3 +163,14 @@ def test_cogroup_does_not_shuffle_an_input_already_partitioned_alike(client):
     layers = set(grouped.__dask_graph__().layers)
     assert "cg-shuffle1" in layers and "cg-shuffle0" not in layers
     assert sorted(grouped.map_values(lambda g: (g[0], g[1])).collect()) == [("a", ([1], [])), ("b", ([2], [3]))]
+
+
+def test_narrow_operations_are_pipelined_into_one_task_per_partition(words):
+    chained = words.flat_map(str.split).filter(lambda w: w != "d").map(lambda w: (w, 1)).map_values(lambda v: v * 2)
+    layers = chained.__dask_graph__().layers
+    assert len(layers) == 2  # the source and one fused layer, not one layer per operation
+    assert sorted(chained.collect()) == [("a", 2), ("a", 2), ("a", 2), ("b", 2), ("b", 2), ("c", 2)]
+    # a persisted RDD starts a new chain: its partitions are read, not recomputed
+    kept = words.flat_map(str.split).persist()
+    assert sorted(kept.map(str.upper).collect()) == ["A", "A", "A", "B", "B", "C", "D"]
+    kept.unpersist()
