@@ -9,10 +9,8 @@ Pair operations (``reduce_by_key``, ``join``, ...) follow Spark: a hash partitio
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
 import uuid
-from collections import defaultdict
 
 import dask
 from dask._task_spec import DataNode, List, Task, TaskRef
@@ -21,198 +19,43 @@ from dask.highlevelgraph import HighLevelGraph
 
 from . import shuffle as _shuffle
 from ._util import call_with_optional_time  # noqa: F401  (re-exported for operators)
-
-# ---------------------------------------------------------------------------------------------
-# partition functions (module level so they pickle by reference)
-
-
-def _map(f, part):
-    return [f(x) for x in part]
-
-
-def _flat_map(f, part):
-    return [y for x in part for y in f(x)]
-
-
-def _filter(f, part):
-    return [x for x in part if f(x)]
-
-
-def _map_partitions(f, part):
-    out = f(iter(part))
-    return [] if out is None else list(out)
-
-
-def _map_partitions_with_index(f, i, part):
-    out = f(i, iter(part))
-    return [] if out is None else list(out)
-
-
-def _glom(part):
-    return [list(part)]
-
-
-def _identity(part):
-    return part
-
-
-def _concat(parts):
-    return [x for p in parts for x in p]
-
-
-def _map_values(f, part):
-    return [(k, f(v)) for k, v in part]
-
-
-def _flat_map_values(f, part):
-    return [(k, y) for k, v in part for y in f(v)]
-
-
-def _combine_locally(create, merge_value, part):
-    acc: dict = {}
-    for kv in part:
-        try:
-            k, v = kv
-        except (TypeError, ValueError) as e:
-            raise _shuffle.not_a_pair(kv) from e
-        if k in acc:
-            acc[k] = merge_value(acc[k], v)
-        else:
-            acc[k] = create(v)
-    return list(acc.items())
-
-
-def _merge_combiners(merge, part):
-    acc: dict = {}
-    for k, c in part:
-        acc[k] = merge(acc[k], c) if k in acc else c
-    return list(acc.items())
-
-
-def _group_locally(part):
-    acc: dict = defaultdict(list)
-    for k, v in part:
-        acc[k].append(v)
-    return list(acc.items())
-
-
-def _tag(i, part):
-    return [(k, (i, v)) for k, v in part]
-
-
-def _cogroup_partition(n, part):
-    acc: dict = {}
-    for k, (i, v) in part:
-        groups = acc.get(k)
-        if groups is None:
-            groups = acc[k] = tuple([] for _ in range(n))
-        groups[i].append(v)
-    return list(acc.items())
-
-
-def _cogroup_parts(n, parts):
-    return _cogroup_partition(n, [x for p in parts for x in p])
-
-
-def _join_flat(how, kv):
-    k, (left, right) = kv
-    if not left and how in ("right", "full"):
-        left = [None]
-    if not right and how in ("left", "full"):
-        right = [None]
-    return [(k, (a, b)) for a in left for b in right]
-
-
-def _reduce_partition(f, part):
-    it = iter(part)
-    try:
-        first = next(it)
-    except StopIteration:
-        return []
-    return [functools.reduce(f, it, first)]
-
-
-def _fold_partition(zero, f, part):
-    return [functools.reduce(f, part, zero)]
-
-
-def _count_partition(part):
-    return [len(part)]
-
-
-def _foreach(f, part):
-    for x in part:
-        f(x)
-    return []
-
-
-def _foreach_partition(f, part):
-    f(iter(part))
-    return []
-
-
-def _take(n, part):
-    return list(itertools.islice(part, n))
-
-
-def _write_text(path, part):
-    import fsspec
-
-    with fsspec.open(path, "w", encoding="utf-8") as fh:
-        for x in part:
-            fh.write(f"{x}\n")
-    return [path]
-
-
-def _stream_map(f, it):
-    return (f(x) for x in it)
-
-
-def _stream_flat_map(f, it):
-    return (y for x in it for y in f(x))
-
-
-def _stream_filter(f, it):
-    return (x for x in it if f(x))
-
-
-def _stream_map_values(f, it):
-    return ((k, f(v)) for k, v in it)
-
-
-def _stream_flat_map_values(f, it):
-    return ((k, y) for k, v in it for y in f(v))
-
-
-# list-based partition functions and their one-pass generator forms, for pipelined chains
-_STREAMING = {}
-
-
-def _run_steps(steps, index, part):
-    """Apply a pipelined chain of narrow steps to one partition in one pass."""
-    it = iter(part)
-    for func, args, with_index in steps:
-        streaming = _STREAMING.get(func)
-        if streaming is not None:
-            it = streaming(*args, it)
-        else:
-            extra = (index,) if with_index else ()
-            it = iter(func(*args, *extra, list(it)))
-    return list(it)
-
-
-def _finalize(results):
-    return [x for part in results for x in part]
-
-
-def _slice_list(data, n):
-    """Cut ``data`` into ``n`` contiguous slices of near-equal size (Spark's ``parallelize``)."""
-    data = list(data)
-    size = len(data)
-    return [data[i * size // n:(i + 1) * size // n] for i in range(n)]
-
-
-# ---------------------------------------------------------------------------------------------
+from .partitions import (  # noqa: F401  (tasks refer to these by name)
+    _append,
+    _as_list,
+    _cogroup_parts,
+    _combine_locally,
+    _concat,
+    _count_partition,
+    _extend,
+    _filter,
+    _finalize,
+    _flat_map,
+    _flat_map_values,
+    _fold_partition,
+    _foreach,
+    _foreach_partition,
+    _glom,
+    _identity,
+    _identity_value,
+    _join_flat,
+    _keep_first,
+    _map,
+    _map_partitions,
+    _map_partitions_with_index,
+    _map_values,
+    _merge_combiners,
+    _one,
+    _pair_with_none,
+    _pair_with_one,
+    _reduce_concat,
+    _reduce_partition,
+    _run_steps,
+    _seq_from_zero,
+    _slice_list,
+    _tag,
+    _take,
+    _write_text,
+)
 
 
 class RDD:
@@ -702,50 +545,3 @@ class _CustomPartitioner:
 
     def __call__(self, key):
         return self.func(key) % self.num_partitions
-
-
-def _pair_with_none(x):
-    return (x, None)
-
-
-def _pair_with_one(x):
-    return (x, 1)
-
-
-def _one(_):
-    return 1
-
-
-def _keep_first(a, _b):
-    return a
-
-
-def _identity_value(v):
-    return v
-
-
-def _as_list(v):
-    return [v]
-
-
-def _append(acc, v):
-    acc.append(v)
-    return acc
-
-
-def _extend(a, b):
-    a.extend(b)
-    return a
-
-
-def _seq_from_zero(copy, zero, seq, v):
-    return seq(copy(zero), v)
-
-
-def _reduce_concat(f, parts):
-    vals = [x for p in parts for x in p]
-    return [functools.reduce(f, vals)] if vals else []
-
-
-_STREAMING.update({_map: _stream_map, _flat_map: _stream_flat_map, _filter: _stream_filter,
-                   _map_values: _stream_map_values, _flat_map_values: _stream_flat_map_values})

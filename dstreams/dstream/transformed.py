@@ -40,7 +40,7 @@ def reduce_rdd(rdd: RDD, f, name: str) -> RDD:
     """A one-partition RDD holding ``rdd`` reduced by ``f`` (empty when ``rdd`` is)."""
     import functools
 
-    from ..rdd import _reduce_concat, _reduce_partition
+    from ..partitions import _reduce_concat, _reduce_partition
 
     return rdd._to_one("reduce", functools.partial(_reduce_partition, f),
                        functools.partial(_reduce_concat, f), name=name)
