@@ -221,6 +221,14 @@ class DStream:
             )
         return ms
 
+    def _require_checkpoint_dir(self, what: str) -> None:
+        """Refuse to start a stream whose lineage grows with time without a checkpoint directory."""
+        if self.ssc.checkpoint_dir is None:
+            raise ValueError(
+                f"stream '{self.name}' ({what}) needs a checkpoint directory, as in Spark; call "
+                "ssc.checkpoint('/some/dir') before start()"
+            )
+
     def _require_not_started(self, what: str) -> None:
         self.ssc._graph.require_not_started(what)
 

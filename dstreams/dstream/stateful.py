@@ -40,11 +40,7 @@ class _StatefulBase(DStream):
 
     def validate_at_start(self):
         super().validate_at_start()
-        if self.ssc.checkpoint_dir is None:
-            raise ValueError(
-                f"{self.op} (stream '{self.name}') keeps state across batches and needs a checkpoint "
-                "directory, as in Spark; call ssc.checkpoint('/some/dir') before start()"
-            )
+        self._require_checkpoint_dir(f"{self.op}: it keeps state across batches")
 
     def _partitions(self, *rdds):
         return self.num_partitions or max(r.npartitions for r in rdds if r is not None)

@@ -142,12 +142,9 @@ class ReducedWindowedDStream(DStream):
 
     def validate_at_start(self):
         super().validate_at_start()
-        if self.ssc.checkpoint_dir is None:
-            raise ValueError(
-                f"a window reduced with an inverse function (stream '{self.name}': reduce_by_key_and_window, "
-                "reduce_by_window or count_by_window with an inverse, or count_by_value_and_window) needs a "
-                "checkpoint directory, as in Spark; call ssc.checkpoint('/some/dir') before start()"
-            )
+        self._require_checkpoint_dir(
+            "a window reduced with an inverse function: reduce_by_key_and_window, reduce_by_window or "
+            "count_by_window with an inverse, or count_by_value_and_window")
         if self.window_ms < self.own_slide_ms:
             raise ValueError(f"window {fmt_ms(self.window_ms)} of '{self.name}' is shorter than its slide")
 

@@ -44,7 +44,8 @@ def test_update_state_by_key_with_initial_state_and_partitions(client, ssc, tmp_
 
 def test_update_state_by_key_needs_a_checkpoint_directory(ssc):
     ssc.queue_stream([]).map(lambda w: (w, 1)).update_state_by_key(running_count).pprint()
-    with pytest.raises(ValueError, match=r"update-state-by-key .* needs a checkpoint directory.*ssc\.checkpoint"):
+    with pytest.raises(ValueError,
+                       match=r"stream 'update-state-by-key-\d+' .* needs a checkpoint directory.*ssc\.checkpoint"):
         ssc.start()
 
 
