@@ -161,7 +161,7 @@ class StreamingContext:
         return FileInputDStream(self, directory, new_files_only, file_filter)
 
     def receiver_stream(self, receiver, max_rate=None, *, block_interval=0.2, replicate=True, max_restarts=10,
-                        restart_delay=2.0):
+                        restart_delay=2.0, write_ahead_log=False):
         """A stream of the records that ``receiver`` (a :class:`dstreams.Receiver`) stores.
 
         The receiver runs on a worker as one long-lived task that holds a worker thread. Its records are
@@ -171,13 +171,19 @@ class StreamingContext:
         is restarted as a new task after ``restart_delay`` seconds, at most ``max_restarts`` times in a
         row (a stored block resets the count); past that the context stops with an error.
 
+        With ``write_ahead_log=True`` (which needs ``ssc.checkpoint(directory)``) every block is written
+        to a log under the checkpoint directory before ``store()`` returns (then no replica is kept), and
+        the stream can be recovered by :meth:`get_or_create`: the blocks received but not processed when
+        the driver died are read back from the log.
+
         Examples
         --------
         >>> events = ssc.receiver_stream(MyReceiver("source"), max_rate=1000)  # doctest: +SKIP
         """
         from .receiver.input import ReceiverInputDStream
 
-        return ReceiverInputDStream(self, receiver, max_rate, block_interval, replicate, max_restarts, restart_delay)
+        return ReceiverInputDStream(self, receiver, max_rate, block_interval, replicate, max_restarts, restart_delay,
+                                    write_ahead_log)
 
     def socket_text_stream(self, host: str, port: int, max_rate=None, **options):
         """Lines of utf-8 text read from a TCP server, one record per line (Spark's ``socketTextStream``).

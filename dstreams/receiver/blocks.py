@@ -26,6 +26,11 @@ class ReceivedBlock:
     received_ms: int
     where: tuple = ()  # worker address of the primary, then of the replica
     copy: object | None = None  # a copy made for a batch when every copy sat on a busy worker
+    segment: tuple | None = None  # (path, offset, length) in the write-ahead log, when there is one
+
+    def meta(self) -> tuple:
+        """What a checkpoint keeps of a logged block: ``(key, num_records, segment)``."""
+        return (self.key, self.num_records, tuple(self.segment))
 
     def live_copies(self) -> list:
         """``[(future, worker address)]`` of the copies still on the cluster (none: the block was lost)."""
@@ -50,6 +55,8 @@ class ReceivedBlockTracker:
         self._cleaned: dict[int, int] = {i: -1 for i in stream_ids}  # batches up to this time were released
         self._received: dict[int, int] = {i: 0 for i in stream_ids}
         self._orphans: dict[str, object] = {}  # block futures whose metadata has not arrived yet
+        # write-ahead log: (path, offset) of the logged blocks whose batches were cleaned up
+        self._done: dict[int, set] = {i: set() for i in stream_ids}
         self._closed = False
 
     def add_future(self, future) -> None:
@@ -62,8 +69,10 @@ class ReceivedBlockTracker:
         with self._lock:
             future = self._orphans.pop(msg["key"], None)
             replica = self._orphans.pop(msg["replica"], None) if msg.get("replica") else None
+            segment = msg.get("segment")
             block = ReceivedBlock(stream_id, msg["key"], future, replica, int(msg["n"]), msg["attempt"],
-                                  received_ms, tuple(msg.get("where") or ()))
+                                  received_ms, tuple(msg.get("where") or ()),
+                                  segment=tuple(segment) if segment else None)
             if not self._closed:
                 self._unallocated[stream_id].append(block)
                 self._received[stream_id] += block.num_records
@@ -107,8 +116,47 @@ class ReceivedBlockTracker:
             per = self._allocated[stream_id]
             blocks = [b for t in [t for t in per if t <= before_ms] for b in per.pop(t)]
             self._cleaned[stream_id] = max(self._cleaned[stream_id], before_ms)
+            self._done[stream_id].update((b.segment[0], b.segment[1]) for b in blocks if b.segment)
         for b in blocks:
             b.release()
+
+    # -- write-ahead log -------------------------------------------------------------------
+    def wal_state(self, stream_id: int) -> dict:
+        """For a checkpoint: the logged blocks of the batches not cleaned up yet, per batch, and the log
+        records already done with (whatever is in the log beyond these was received but not allocated)."""
+        with self._lock:
+            allocated = {t: [b.meta() for b in bl if b.segment]
+                         for t, bl in self._allocated[stream_id].items()}
+            return {"allocated": allocated, "done": set(self._done[stream_id]),
+                    "cleaned": self._cleaned[stream_id]}
+
+    def restore(self, stream_id: int, allocated: dict, unallocated: list, done=(), cleaned: int = -1) -> None:
+        """After recovery: the batches' logged blocks and the logged blocks not allocated yet, as
+        ``(key, num_records, segment)``; they are read from the log (they have no futures)."""
+        def block(meta):
+            key, n, segment = meta
+            return ReceivedBlock(stream_id, key, None, None, int(n), -1, -1, segment=tuple(segment))
+
+        with self._lock:
+            for t, metas in allocated.items():
+                self._allocated[stream_id][t] = [block(m) for m in metas]
+            self._unallocated[stream_id][:0] = [block(m) for m in unallocated]
+            self._received[stream_id] += sum(int(m[1]) for m in unallocated)
+            self._done[stream_id].update(done)
+            self._cleaned[stream_id] = max(self._cleaned[stream_id], cleaned)
+
+    def needed_paths(self, stream_id: int) -> set:
+        """Log files that a block not cleaned up yet is in."""
+        with self._lock:
+            blocks = list(self._unallocated[stream_id])
+            blocks += [b for bl in self._allocated[stream_id].values() for b in bl]
+            return {b.segment[0] for b in blocks if b.segment}
+
+    def forget_files(self, stream_id: int, paths) -> None:
+        """The log files ``paths`` were deleted: their records need no remembering."""
+        paths = set(paths)
+        with self._lock:
+            self._done[stream_id] = {d for d in self._done[stream_id] if d[0] not in paths}
 
     def unallocated(self, stream_id: int) -> list[ReceivedBlock]:
         with self._lock:

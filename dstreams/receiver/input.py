@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import numbers
 
 from dask._task_spec import Alias
@@ -10,6 +11,11 @@ from .._util import to_ms
 from ..dstream.input import InputDStream
 from ..rdd import RDD
 from .api import Receiver
+
+logger = logging.getLogger("dstreams")
+
+#: log files are deleted only this long after their time range ended (blocks may be on their way)
+CLEAN_MARGIN_MS = 10_000
 
 
 class ReceiverInputDStream(InputDStream):
@@ -23,10 +29,11 @@ class ReceiverInputDStream(InputDStream):
     op = "receiver"
     is_receiver = True
     recoverable = False
-    unrecoverable_reason = "its blocks live only in the workers' memory"
+    unrecoverable_reason = ("its blocks live only in the workers' memory; receiver_stream(..., "
+                            "write_ahead_log=True) logs them under the checkpoint directory")
 
     def __init__(self, ssc, receiver, max_rate=None, block_interval=0.2, replicate=True, max_restarts=10,
-                 restart_delay=2.0):
+                 restart_delay=2.0, write_ahead_log=False):
         if isinstance(receiver, type) and issubclass(receiver, Receiver):
             raise TypeError(
                 f"receiver_stream() needs a receiver instance, got the class {receiver.__name__}; "
@@ -54,6 +61,72 @@ class ReceiverInputDStream(InputDStream):
         self.replicate = bool(replicate)
         self.max_restarts = int(max_restarts)
         self.restart_delay = delay_ms / 1000.0
+        self.write_ahead_log = bool(write_ahead_log)
+        self.recoverable = self.write_ahead_log  # the log and the checkpoints bring its blocks back
+
+    # -- write-ahead log -------------------------------------------------------------------
+    def wal_dir(self) -> str | None:
+        """Where the receiver logs its blocks: ``<checkpoint>/received/<stream id>``, or None."""
+        if not self.write_ahead_log or self.ssc.checkpoint_dir is None:
+            return None
+        return f"{self.ssc.checkpoint_dir.rstrip('/')}/received/{self.id}"
+
+    def validate_at_start(self) -> None:
+        super().validate_at_start()
+        if self.write_ahead_log and self.ssc.checkpoint_dir is None:
+            raise ValueError(
+                f"receiver stream '{self.name}' has write_ahead_log=True but the context has no checkpoint "
+                "directory to keep the log in; call ssc.checkpoint(directory) before ssc.start(), or drop "
+                "write_ahead_log"
+            )
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_wal_state", None)
+        tracker = getattr(self.ssc, "_receiver_tracker", None) if self.ssc is not None else None
+        if self.write_ahead_log and tracker is not None:
+            # the blocks of the batches not cleaned up, and which logged blocks were done with
+            state["_wal_state"] = tracker.blocks.wal_state(self.id)
+        return state
+
+    def start(self) -> None:
+        super().start()
+        state = self.__dict__.pop("_wal_state", None)
+        if state is not None and self.write_ahead_log:
+            self._recover_from_log(state)
+
+    def _recover_from_log(self, state) -> None:
+        """After recovery: give the tracker the pending batches' blocks and, as received but not
+        allocated, every fully logged block that no batch took (they go to the next batch)."""
+        import cloudpickle
+
+        from .wal import WriteAheadLog, parse_name
+
+        wal = WriteAheadLog(self.wal_dir(), writer="driver")
+        taken = {(m[2][0], m[2][1]) for metas in state["allocated"].values() for m in metas}
+        taken |= set(state["done"])
+        run = self.ssc.run_id
+        files = [p for p in wal.files() if not parse_name(p)[2].startswith(f"{run}-")]  # not this run's
+        unallocated = []
+        for segment, data in wal.read_all(files):
+            if (segment.path, segment.offset) in taken:
+                continue
+            n = len(cloudpickle.loads(data))
+            unallocated.append((f"wal-{self.id}-{len(unallocated)}", n, tuple(segment)))
+        self._tracker().blocks.restore(self.id, state["allocated"], unallocated, state["done"],
+                                       state.get("cleaned", -1))
+
+    def _clean_log(self, tracker) -> None:
+        """Delete the log files no block still needed is in, once no block can still arrive in them."""
+        import time
+
+        from .wal import WriteAheadLog
+
+        wal = WriteAheadLog(self.wal_dir(), writer="driver")
+        threshold = int(time.time() * 1000) - CLEAN_MARGIN_MS  # blocks on their way to the driver
+        deleted = wal.clean(threshold, keep=tracker.blocks.needed_paths(self.id))
+        if deleted:
+            tracker.blocks.forget_files(self.id, deleted)
 
     def _tracker(self):
         tracker = getattr(self.ssc, "_receiver_tracker", None)
@@ -77,6 +150,11 @@ class ReceiverInputDStream(InputDStream):
         tracker = getattr(self.ssc, "_receiver_tracker", None)
         if tracker is not None:  # the blocks go with the RDDs that used them
             tracker.cleanup(self.id, time_ms - self.remember_ms)
+            if self.wal_dir() is not None:
+                try:
+                    self._clean_log(tracker)
+                except Exception:
+                    logger.exception("receiver stream %s: cleaning the write-ahead log failed", self.name)
 
 
 def _check_picklable(receiver) -> None:

@@ -15,6 +15,9 @@ Messages on the queue (msgpack dicts, plus the block futures themselves)::
         {"kind": "block", "stream", "attempt", "key", "replica", "n", "where": [worker of each copy]}
     {"kind": "error", "stream", "attempt", "message", "error"}
 
+With a write-ahead log (``spec.wal_dir``), each block is first appended to the log (fsynced), then
+stored on this worker only, and its message carries ``"segment": [path, offset, length]``.
+
 The task's result says why it ended: ``{"kind": "stopped" | "restart", "message", "error"}``.
 """
 from __future__ import annotations
@@ -46,6 +49,7 @@ class ReceiverSpec:
     block_interval_s: float = 0.2
     max_rate: float | None = None
     replicate: bool = True
+    wal_dir: str | None = None  # write-ahead log of the stream's blocks (no replica then)
 
     @property
     def key_prefix(self) -> str:
@@ -176,6 +180,11 @@ class ReceiverSupervisor:
         self._limiter = RateLimiter(spec.max_rate, self._done) if spec.max_rate else None
         self._targets: tuple[float, list] = (0.0, [])
         self.client = self.queue = self.address = self.generator = self.worker = None
+        self.wal = None
+        if spec.wal_dir is not None:
+            from .wal import WriteAheadLog
+
+            self.wal = WriteAheadLog(spec.wal_dir, writer=f"{spec.run_id}-{spec.attempt}")
         self.nthreads = 1
 
     # -- the task --------------------------------------------------------------------------
@@ -274,12 +283,17 @@ class ReceiverSupervisor:
     def _push(self, records: list) -> None:
         """Store ``records`` as one block (and a replica), then give its futures and size to the driver."""
         key = f"{self.spec.key_prefix}-{next(self._seq)}"
+        segment = None
+        if self.wal is not None:  # durable before the block is stored, counted or acknowledged
+            import cloudpickle
+
+            segment = list(self.wal.write(cloudpickle.dumps(records)))
         stored = self._store(key, records)  # [(future, worker address)], the primary first
         for future, _ in stored:
             self.queue.put(future)
         replica = stored[1][0].key if len(stored) > 1 else None
         self._send({"kind": "block", "key": key, "replica": replica, "n": len(records),
-                    "where": [addr for _, addr in stored]})
+                    "where": [addr for _, addr in stored], "segment": segment})
         with self._count_lock:
             self.blocks_pushed += 1
             self.records_pushed += len(records)
@@ -294,7 +308,7 @@ class ReceiverSupervisor:
         """
         saturated = _receivers_on(self.address) >= self.nthreads
         others = self._others(refresh=saturated and not self._targets[1])
-        copies = 2 if self.spec.replicate else 1
+        copies = 2 if self.spec.replicate and self.wal is None else 1  # the log replaces the replica
         stored = []
         if not saturated:
             stored.append((_scatter_here(self.client, key, records, self.worker), self.address))

@@ -42,6 +42,15 @@ def _same(block):
     return block
 
 
+def read_logged_block(segment) -> list:
+    """The records of the block logged at ``segment`` (runs on a worker)."""
+    import cloudpickle
+
+    from .wal import read
+
+    return cloudpickle.loads(read(segment))
+
+
 class _Attempt:
     """One task run of a receiver, with the event that tells it to stop."""
 
@@ -202,6 +211,8 @@ class ReceiverTracker:
         one, and when there is no other worker, it waits.
         """
         copies = block.live_copies()
+        if not copies and block.segment is not None:  # lost with its worker, or from before a recovery
+            return self._read_logged(block)
         if not copies:
             return None
         with self._lock:
@@ -221,6 +232,15 @@ class ReceiverTracker:
             return WAIT
         block.copy = self.client.submit(_same, copies[0][0], key=f"{block.key}-c", workers=targets,
                                         allow_other_workers=False, pure=False)
+        return block.copy
+
+    def _read_logged(self, block: ReceivedBlock):
+        """A task on a worker that reads ``block`` back from its write-ahead log segment."""
+        if block.copy is not None and block.copy.status in ("pending", "finished"):
+            return block.copy
+        path, offset, _ = block.segment
+        key = f"rblock-wal-{block.stream_id}-{self.ssc.run_id}-{abs(hash((path, offset))):x}-{offset}"
+        block.copy = self.client.submit(read_logged_block, tuple(block.segment), key=key, pure=False)
         return block.copy
 
     # -- monitoring ------------------------------------------------------------------------
@@ -397,7 +417,7 @@ class ReceiverTracker:
         stop_event = Event(f"dstreams-receiver-stop-{self.ssc.run_id}-{stream.id}-{number}", client=self.client)
         spec = ReceiverSpec(stream.id, state.info.name, number, self.ssc.run_id, self.queue_name,
                             stop_event.name, stream.block_interval_ms / 1000.0, stream.max_rate,
-                            stream.replicate)
+                            stream.replicate, stream.wal_dir())
         future = self.client.submit(run_receiver, stream.receiver, spec, key=f"receiver-task-{stream.id}-"
                                     f"{self.ssc.run_id}-{number}", workers=[addr], allow_other_workers=False,
                                     pure=False)

@@ -20,8 +20,8 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta".split()
 
 
 class Driver:
-    def __init__(self, args):
-        self.proc = subprocess.Popen([sys.executable, str(EXAMPLE), *args], stdout=subprocess.PIPE,
+    def __init__(self, args, script=EXAMPLE):
+        self.proc = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue = queue.Queue()
         self.log: list[str] = []

@@ -377,5 +377,5 @@ def test_a_receiver_stream_cannot_be_recovered_from_a_checkpoint(client, tmp_pat
         ssc.stop(stop_client=False)
     assert SHARED[token]["counts"] == [[2]]
     with pytest.raises(CheckpointError, match=r"'receiver-0' \(ReceiverInputDStream: its blocks live only in the "
-                                              r"workers' memory\)"):
+                                              r"workers' memory; receiver_stream\(\.\.\., write_ahead_log=True\)"):
         StreamingContext.get_or_create(str(tmp_path), lambda: None, client=client)
