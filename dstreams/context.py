@@ -161,7 +161,8 @@ class StreamingContext:
         return FileInputDStream(self, directory, new_files_only, file_filter)
 
     def receiver_stream(self, receiver, max_rate=None, *, block_interval=0.2, replicate=True, max_restarts=10,
-                        restart_delay=2.0, write_ahead_log=False):
+                        restart_delay=2.0, write_ahead_log=False, backpressure=False, initial_rate=None,
+                        min_rate=100.0):
         """A stream of the records that ``receiver`` (a :class:`dstreams.Receiver`) stores.
 
         The receiver runs on a worker as one long-lived task that holds a worker thread. Its records are
@@ -176,6 +177,10 @@ class StreamingContext:
         the stream can be recovered by :meth:`get_or_create`: the blocks received but not processed when
         the driver died are read back from the log.
 
+        With ``backpressure=True`` the rate the receiver may store adapts to how fast batches are
+        processed (Spark's PID estimator, never below ``min_rate``, starting at ``initial_rate`` when
+        given, never above ``max_rate``), as for the Kafka direct stream.
+
         Examples
         --------
         >>> events = ssc.receiver_stream(MyReceiver("source"), max_rate=1000)  # doctest: +SKIP
@@ -183,7 +188,7 @@ class StreamingContext:
         from .receiver.input import ReceiverInputDStream
 
         return ReceiverInputDStream(self, receiver, max_rate, block_interval, replicate, max_restarts, restart_delay,
-                                    write_ahead_log)
+                                    write_ahead_log, backpressure, initial_rate, min_rate)
 
     def socket_text_stream(self, host: str, port: int, max_rate=None, **options):
         """Lines of utf-8 text read from a TCP server, one record per line (Spark's ``socketTextStream``).

@@ -33,7 +33,7 @@ class ReceiverInputDStream(InputDStream):
                             "write_ahead_log=True) logs them under the checkpoint directory")
 
     def __init__(self, ssc, receiver, max_rate=None, block_interval=0.2, replicate=True, max_restarts=10,
-                 restart_delay=2.0, write_ahead_log=False):
+                 restart_delay=2.0, write_ahead_log=False, backpressure=False, initial_rate=None, min_rate=100.0):
         if isinstance(receiver, type) and issubclass(receiver, Receiver):
             raise TypeError(
                 f"receiver_stream() needs a receiver instance, got the class {receiver.__name__}; "
@@ -63,6 +63,37 @@ class ReceiverInputDStream(InputDStream):
         self.restart_delay = delay_ms / 1000.0
         self.write_ahead_log = bool(write_ahead_log)
         self.recoverable = self.write_ahead_log  # the log and the checkpoints bring its blocks back
+        for what, value in (("initial_rate", initial_rate), ("min_rate", min_rate)):
+            if value is not None and (not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0):
+                raise ValueError(f"{what} must be a positive number of records per second, got {value!r}")
+        self.backpressure = bool(backpressure)
+        self.initial_rate = None if initial_rate is None else float(initial_rate)
+        self.min_rate = float(min_rate)
+
+    # -- backpressure ----------------------------------------------------------------------
+    def rate_variable_name(self) -> str | None:
+        """The distributed.Variable through which the driver tells the receiver its rate."""
+        return f"dstreams-receiver-rate-{self.id}-{self.ssc.run_id}" if self.backpressure else None
+
+    @property
+    def rate_limit(self) -> float | None:
+        """With backpressure: the records/s the receiver may store, from Spark's PID estimator."""
+        return self.__dict__.get("_rate_limit")
+
+    @rate_limit.setter
+    def rate_limit(self, rate) -> None:
+        from distributed import Variable
+
+        self.__dict__["_rate_limit"] = rate
+        if rate is not None and self.ssc is not None:
+            Variable(self.rate_variable_name(), client=self.ssc.client).set(float(rate))
+
+    def _start_backpressure(self) -> None:
+        from ..scheduler.rate import PIDRateEstimator, RateController
+
+        self.ssc.add_listener(RateController(self, PIDRateEstimator(self.ssc.batch_ms, min_rate=self.min_rate)))
+        if self.initial_rate is not None:
+            self.rate_limit = self.initial_rate
 
     # -- write-ahead log -------------------------------------------------------------------
     def wal_dir(self) -> str | None:
@@ -91,6 +122,8 @@ class ReceiverInputDStream(InputDStream):
 
     def start(self) -> None:
         super().start()
+        if self.backpressure:
+            self._start_backpressure()
         state = self.__dict__.pop("_wal_state", None)
         if state is not None and self.write_ahead_log:
             self._recover_from_log(state)

@@ -50,6 +50,8 @@ class ReceiverSpec:
     max_rate: float | None = None
     replicate: bool = True
     wal_dir: str | None = None  # write-ahead log of the stream's blocks (no replica then)
+    rate_name: str | None = None  # a distributed.Variable with the rate backpressure allows (records/s)
+    initial_rate: float | None = None  # with backpressure, the rate before the driver sets one
 
     @property
     def key_prefix(self) -> str:
@@ -177,7 +179,8 @@ class ReceiverSupervisor:
         self._done = threading.Event()
         self._count_lock = threading.Lock()
         self._seq = itertools.count()
-        self._limiter = RateLimiter(spec.max_rate, self._done) if spec.max_rate else None
+        start_rate = min((r for r in (spec.max_rate, spec.initial_rate) if r), default=None)
+        self._limiter = RateLimiter(start_rate, self._done) if start_rate else None
         self._targets: tuple[float, list] = (0.0, [])
         self.client = self.queue = self.address = self.generator = self.worker = None
         self.wal = None
@@ -202,7 +205,7 @@ class ReceiverSupervisor:
             _count_receiver(self.address, -1)
 
     def _run(self, worker, task_key) -> dict:
-        from distributed import Event, Queue, get_client
+        from distributed import Event, Queue, Variable, get_client
 
         spec = self.spec
         self.client = get_client()
@@ -218,8 +221,11 @@ class ReceiverSupervisor:
         except Exception as exc:
             logger.exception("receiver %s: on_start() failed", spec.name)
             self._finish("restart", f"on_start() raised {type(exc).__name__}: {exc}", exc)
+        rate = Variable(spec.rate_name, client=self.client) if spec.rate_name else None
         try:
             while not self._done.is_set():
+                if rate is not None:
+                    self._apply_rate(rate)
                 if stop_event.wait(timeout=STOP_POLL_S):
                     self._finish("stopped", "stopped by the driver", None)
                 elif _cancelled(worker, task_key):  # Dask cancelled the task but cannot end its thread
@@ -227,6 +233,19 @@ class ReceiverSupervisor:
         except Exception as exc:  # the scheduler is unreachable: end, so that the tracker restarts it
             self._finish("restart", f"waiting for the driver's stop signal failed: {exc}", exc)
         return self._shutdown()
+
+    def _apply_rate(self, variable) -> None:
+        """Take the rate backpressure set on the driver (never above ``max_rate``)."""
+        try:
+            rate = variable.get(timeout=0)
+        except Exception:  # not set yet (or the scheduler is busy): keep the current rate
+            return
+        if self.spec.max_rate:
+            rate = min(rate, self.spec.max_rate)
+        if self._limiter is None:
+            self._limiter = RateLimiter(rate, self._done)
+        else:
+            self._limiter.rate = float(rate)
 
     def _shutdown(self) -> dict:
         self.stopping = True

@@ -379,3 +379,39 @@ def test_a_receiver_stream_cannot_be_recovered_from_a_checkpoint(client, tmp_pat
     with pytest.raises(CheckpointError, match=r"'receiver-0' \(ReceiverInputDStream: its blocks live only in the "
                                               r"workers' memory; receiver_stream\(\.\.\., write_ahead_log=True\)"):
         StreamingContext.get_or_create(str(tmp_path), lambda: None, client=client)
+
+
+class FloodReceiver(ThreadedReceiver):
+    """Stores records as fast as it is let, noting when each store returned."""
+
+    def produce(self):
+        times = self.shared.setdefault("times", [])
+        i = 0
+        while not self.is_stopped():
+            self.store(i)
+            times.append(time.monotonic())
+            i += 1
+
+
+def test_backpressure_starts_at_the_initial_rate_then_follows_batch_times(client, token):
+    """Real time: the PID estimator needs real processing delays (a manual clock makes them 0)."""
+    from dstreams import StreamingContext
+
+    ssc = StreamingContext(client, batch_interval=0.2)
+    try:
+        stream = ssc.receiver_stream(FloodReceiver(token), backpressure=True, initial_rate=50, min_rate=10)
+        stream.foreach_rdd(lambda rdd: rdd.count())
+        ssc.start()
+        times = wait_until(lambda: len(SHARED[token].get("times", ())) >= 20 and SHARED[token]["times"],
+                           what="20 stores")
+        first = times[:20]
+        assert first[-1] - first[0] >= 19 / 50 - 0.01  # at most 50 records/s before batches say more
+        wait_until(lambda: stream.rate_limit != 50, timeout=30, what="the PID estimator to set a new rate")
+        assert stream.rate_limit >= 10  # never below min_rate
+        rate = stream.rate_limit
+        n = len(SHARED[token]["times"])
+        wait_until(lambda: len(SHARED[token]["times"]) >= n + 20, what="20 more stores")
+        later = SHARED[token]["times"][n:n + 20]
+        assert later[-1] - later[0] >= 19 / max(rate, stream.rate_limit) * 0.5  # the new rate is applied
+    finally:
+        ssc.stop(stop_client=False)

@@ -217,17 +217,25 @@ def test_bad_topics_and_rates_are_refused(kssc, kafka_params):
         create_direct_stream(kssc, ["t"], kafka_params, max_rate_per_partition=0)
 
 
-def test_backpressure_sets_a_rate_from_batch_times(kssc, kafka_params, topic, produce):
+def test_backpressure_sets_a_rate_from_batch_times(client, kafka_params, topic, produce):
+    """Real time: the PID estimator needs real processing delays (a manual clock makes them 0)."""
     name = topic(partitions=1)
-    produce(name, 200, partition=0)
-    stream = create_direct_stream(kssc, [name], kafka_params, starting_offsets="earliest", backpressure=True,
-                                  initial_rate=50, min_rate=5)
-    batches = record_batches(stream)
-    run_batches(kssc, 3)
-    assert batches[0][0][0].count() == 50  # initial rate x 1 s interval
-    assert stream.rate_limit is not None
+    produce(name, 2000, partition=0)
+    ssc = StreamingContext(client, batch_interval=0.2)
+    try:
+        stream = create_direct_stream(ssc, [name], kafka_params, starting_offsets="earliest", backpressure=True,
+                                      initial_rate=50, min_rate=5)
+        batches = record_batches(stream)
+        ssc.start()
+        deadline = time.monotonic() + 30
+        while stream.rate_limit == 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stream.rate_limit != 50, "the PID estimator never set a rate"
+        assert stream.rate_limit >= 5
+    finally:
+        ssc.stop(stop_client=False)
+    assert batches[0][0][0].count() == 10  # initial rate x 0.2 s interval
     assert sum(len(v) for _, v in batches) == sum(r.count() for ranges, _ in batches for r in ranges)
-
 
 def test_broker_restart_mid_stream_waits_and_loses_nothing(kssc, kafka_params, topic, produce, kafka_broker):
     import threading
