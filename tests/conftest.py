@@ -108,3 +108,24 @@ def transactional_producer(kafka_broker):
     yield make
     for producer in producers:
         producer.close(timeout=5)
+
+
+# -- PostgreSQL (127.0.0.1:5432, trust auth, database test) for the exactly-once tests
+
+@pytest.fixture
+def pg_prefix():
+    """``pg_prefix(*tables, base="t")``: a unique table prefix; those tables are dropped after the test."""
+    import psycopg
+
+    made = []
+
+    def make(*tables, base="t"):
+        prefix = f"{base}_{uuid.uuid4().hex[:8]}_"
+        made.append((prefix, tables))
+        return prefix
+
+    yield make
+    with psycopg.connect("host=127.0.0.1 dbname=test user=postgres") as conn:
+        for prefix, tables in made:
+            for table in tables:
+                conn.execute(f"DROP TABLE IF EXISTS {prefix}{table}")

@@ -1,7 +1,6 @@
 """Results and offsets in one PostgreSQL transaction per partition; restart from the stored offsets."""
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -12,12 +11,8 @@ DSN = "host=127.0.0.1 dbname=test user=postgres"
 
 
 @pytest.fixture
-def prefix():
-    p = f"t_{uuid.uuid4().hex[:8]}_"
-    yield p
-    with psycopg.connect(DSN) as conn:
-        for table in ("word_counts", "kafka_offsets"):
-            conn.execute(f"DROP TABLE IF EXISTS {p}{table}")
+def prefix(pg_prefix):
+    return pg_prefix("word_counts", "kafka_offsets")
 
 
 def run_example(bootstrap, topic, prefix, batches=2):
