@@ -7,17 +7,13 @@ from .._util import fmt_ms
 from .base import DStream
 
 
-class WindowedDStream(DStream):
-    """Every ``slide``, the union of the parent's RDDs over the last ``window`` (Spark's WindowedDStream)."""
+class _WindowBase(DStream):
+    """What every window operator shares: its window and slide (multiples of the parent's slide), and
+    parents that remember a whole window."""
 
-    op = "window"
-
-    def __init__(self, parent, window_duration, slide_duration=None):
-        super().__init__(parent.ssc, [parent])
-        self.window_ms = parent._check_duration(window_duration, "window duration")
-        self.own_slide_ms = (parent.slide_ms if slide_duration is None
-                             else parent._check_duration(slide_duration, "slide duration"))
-        parent.persist()  # a batch is part of several windows: compute it once
+    def _set_window(self, parent, window, slide):
+        self.window_ms = parent._check_duration(window, "window duration")
+        self.own_slide_ms = parent.slide_ms if slide is None else parent._check_duration(slide, "slide duration")
 
     @property
     def slide_ms(self):
@@ -25,6 +21,17 @@ class WindowedDStream(DStream):
 
     def parent_remember_ms(self):
         return self._with_checkpoint_lineage(self.remember_ms + self.window_ms)
+
+
+class WindowedDStream(_WindowBase):
+    """Every ``slide``, the union of the parent's RDDs over the last ``window`` (Spark's WindowedDStream)."""
+
+    op = "window"
+
+    def __init__(self, parent, window_duration, slide_duration=None):
+        super().__init__(parent.ssc, [parent])
+        self._set_window(parent, window_duration, slide_duration)
+        parent.persist()  # a batch is part of several windows: compute it once
 
     def compute(self, t):
         parent = self.dependencies[0]
@@ -84,7 +91,7 @@ def _filter_pairs(filter_func, part):
     return [kv for kv in part if filter_func(kv)]
 
 
-class ReducedWindowedDStream(DStream):
+class ReducedWindowedDStream(_WindowBase):
     """Incremental reduce_by_key_and_window: previous window + entering batches - leaving batches."""
 
     op = "reduce-by-key-and-window"
@@ -92,20 +99,12 @@ class ReducedWindowedDStream(DStream):
     def __init__(self, parent, f, inv_f, window, slide, num_partitions, filter_func):
         reduced = parent.reduce_by_key(f, num_partitions)
         super().__init__(parent.ssc, [reduced])
-        self.window_ms = reduced._check_duration(window, "window duration")
-        self.own_slide_ms = reduced.slide_ms if slide is None else reduced._check_duration(slide, "slide duration")
+        self._set_window(reduced, window, slide)
         self.f, self.inv_f, self.filter_func = f, inv_f, filter_func
         self.num_partitions = num_partitions
         reduced.persist()
         self.persist()  # the next window starts from this one
         self.needs_checkpoint = True
-
-    @property
-    def slide_ms(self):
-        return self.own_slide_ms
-
-    def parent_remember_ms(self):
-        return self._with_checkpoint_lineage(self.remember_ms + self.window_ms)
 
     def initialize(self, zero_time):
         from .stateful import default_checkpoint
