@@ -39,6 +39,8 @@ def _context_being_recovered():
 # one active context per Dask scheduler, as Spark allows one per JVM
 _active: dict[str, weakref.ref] = {}
 _active_lock = threading.Lock()
+#: how long stop() waits for a stop that another thread (a failed batch's) is doing
+STOP_WAIT_S = 120.0
 
 
 class StreamingContext:
@@ -360,7 +362,7 @@ class StreamingContext:
                 return
             self._require_state(StreamingContextState.INITIALIZED, "start()")
             self._graph.validate()
-            key = self.client.scheduler.address
+            key = self._active_key = self.client.scheduler.address
             with _active_lock:
                 other = _active.get(key)
                 if other is not None and other() is not None and other()._state is StreamingContextState.ACTIVE:
@@ -442,27 +444,46 @@ class StreamingContext:
                 self._terminated.set()
                 return
             if self._state is StreamingContextState.STOPPED:
-                return
-            self._state = StreamingContextState.STOPPED
-        tracker = self._receiver_tracker
-        if tracker is not None:  # receivers first: with graceful, a final batch takes their last blocks
-            tracker.stop_receivers(graceful)
-        self._generator.stop_generating(graceful, final_batch=tracker is not None and tracker.has_unallocated_blocks())
-        self._scheduler.stop(graceful)  # graceful: every generated batch runs; its clean-up is queued
-        self._generator.stop(graceful)  # ... and done here, with the last checkpoint
-        self._graph.stop()
-        if tracker is not None:
-            tracker.close()
-        self._release_active()
-        self._bus.post("on_streaming_stopped")
-        self._terminated.set()
+                wait = not self._terminated.is_set() and not self._is_job_thread()
+            else:
+                wait = None
+                self._state = StreamingContextState.STOPPED
+        if wait is not None:
+            # stopped, or being stopped by another thread (a failed batch stops the context from its own
+            # thread): wait until that stop is done, so the caller may close the client after this returns
+            if wait and not self._terminated.wait(STOP_WAIT_S):
+                logger.warning("dstreams: the context did not finish stopping within %s s", STOP_WAIT_S)
+            return
+        try:
+            tracker = self._receiver_tracker
+            if tracker is not None:  # receivers first: with graceful, a final batch takes their last blocks
+                tracker.stop_receivers(graceful)
+            self._generator.stop_generating(graceful,
+                                            final_batch=tracker is not None and tracker.has_unallocated_blocks())
+            self._scheduler.stop(graceful)  # graceful: every generated batch runs; its clean-up is queued
+            self._generator.stop(graceful)  # ... and done here, with the last checkpoint
+            self._graph.stop()
+            if tracker is not None:
+                tracker.close()
+        finally:
+            self._release_active()
+            try:
+                self._bus.post("on_streaming_stopped")
+            finally:
+                self._terminated.set()
         logger.info("StreamingContext stopped%s", " gracefully" if graceful else "")
 
+    def _is_job_thread(self) -> bool:
+        """Whether the calling thread runs this context's jobs (a foreach_rdd function stopping the context)."""
+        scheduler = self._scheduler
+        return scheduler is not None and getattr(scheduler, "_thread", None) is threading.current_thread()
+
     def _release_active(self):
+        key = getattr(self, "_active_key", None)  # the client may be closed by now: use the start-time key
         with _active_lock:
-            ref = _active.get(self.client.scheduler.address)
+            ref = _active.get(key)
             if ref is not None and ref() is self:
-                del _active[self.client.scheduler.address]
+                del _active[key]
 
     def _close_client(self):
         client, cluster = self.client, self._cluster

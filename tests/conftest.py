@@ -1,8 +1,11 @@
 """Shared fixtures: one small in-process Dask cluster per session, a fresh context per test."""
 from __future__ import annotations
 
+import faulthandler
+import os
 import re
 import socket
+import sys
 import uuid
 
 import pytest
@@ -11,6 +14,29 @@ from distributed import Client, LocalCluster
 from dstreams import StreamingContext
 from dstreams.devbroker import DevBroker
 from dstreams.testing import ManualClock
+
+#: a test (setup, call and teardown) still running after this many seconds is a hang: pytest-timeout
+#: (120 s, in Python) should have failed it; if Python itself is stuck (a lock in a finalizer, the GIL
+#: held by native code), this C-level watchdog prints every thread's stack to stderr and exits, so
+#: a hang fails the run in minutes and shows where it was, instead of stalling CI
+WATCHDOG_S = float(os.environ.get("DSTREAMS_TEST_WATCHDOG_S", 300))
+
+
+def _terminal_fd(config) -> int:
+    """The stderr the run started with: pytest's fd capture points fd 2 at a temporary file."""
+    try:
+        return config.pluginmanager.getplugin("capturemanager")._global_capturing.err.targetfd_save
+    except AttributeError:  # capture off (-s) or another pytest layout: fd 2 is the terminal
+        return sys.__stderr__.fileno()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True, file=_terminal_fd(item.config))
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="session")
