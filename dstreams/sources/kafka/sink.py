@@ -144,9 +144,25 @@ def write_partition_transactionally(topic, params, txn_id, consumer_params, grou
     """
     try:
         return _write_transaction(topic, params, txn_id, consumer_params, group_id, ranges, part)
-    except kerrors.ProducerFencedError:
+    except kerrors.KafkaError as exc:
+        if not _fenced(exc):
+            raise
         _drop_producer(params, txn_id)
         return _write_transaction(topic, params, txn_id, consumer_params, group_id, ranges, part)
+
+
+def _fenced(exc: BaseException) -> bool:
+    """Whether ``exc`` says the producer was fenced: kafka-python raises ``ProducerFencedError`` itself,
+    or, when an earlier request of the transaction already failed with it, a ``KafkaError`` that carries
+    it as an argument."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, kerrors.ProducerFencedError) or any(
+                isinstance(a, kerrors.ProducerFencedError) for a in getattr(exc, "args", ())):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _write_transaction(topic, params, txn_id, consumer_params, group_id, ranges, part) -> list[int]:

@@ -180,3 +180,19 @@ def test_a_pooled_producer_fenced_by_another_workers_attempt_is_replaced(kssc, k
     run_batches(kssc, 1)
     assert sorted(v for _, v in read_all(kafka_broker.bootstrap_servers, out)) == ["a0", "a1", "b0", "b1"]
     assert committed(kafka_broker.bootstrap_servers, group, src, 1) == [4]
+
+
+def test_fencing_is_recognised_however_kafka_python_reports_it():
+    """Fenced directly, or a later send refused because an earlier request of the transaction was fenced."""
+    import kafka.errors as kerrors
+
+    from dstreams.sources.kafka.sink import _fenced
+
+    assert _fenced(kerrors.ProducerFencedError())
+    assert _fenced(kerrors.KafkaError("Cannot perform send because at least one previous transactional or "
+                                      "idempotent request has failed with errors.", kerrors.ProducerFencedError()))
+    chained = kerrors.KafkaError("commit failed")
+    chained.__cause__ = kerrors.ProducerFencedError()
+    assert _fenced(chained)
+    assert not _fenced(kerrors.KafkaError("Cannot perform send", kerrors.KafkaTimeoutError()))
+    assert not _fenced(kerrors.KafkaTimeoutError())
