@@ -335,7 +335,9 @@ class StreamingContext:
         from .checkpoint import CheckpointState
 
         state = CheckpointState(last_generated, self.batch_ms, self.checkpoint_dir, self._graph, pending)
-        self._checkpoint_writer.write(state, self._graph.checkpoint_data())
+        writer = self._checkpoint_writer
+        writer.write(state, self._graph.checkpoint_data())
+        self._graph.delete_retired_data(writer.seq, writer.keep)
 
     def add_listener(self, listener) -> None:
         """Register a :class:`dstreams.StreamingListener`."""

@@ -215,3 +215,32 @@ def test_a_pending_file_batch_rereads_its_files_after_recovery(client, tmp_path)
     run_batches(recovered, 1)
     recovered.stop(stop_client=False)
     assert SEEN == [(1, []), (2, ["a"]), (2, ["a"]), (3, [])]
+
+
+def add_counts(new, old):
+    return sum(new) + (old or 0)
+
+
+def test_every_kept_checkpoint_finds_its_data_checkpoints(client, tmp_path):
+    """A data checkpoint that newer ones replaced is deleted only when no kept metadata checkpoint refers to
+    it: recovery from any of them (the newest may be corrupt) reads files that exist."""
+    from dstreams.checkpoint import read_file
+
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(tmp_path / "ckpt"))
+    totals = []
+    ssc.queue_stream([], default=[("k", 1)]).update_state_by_key(add_counts).checkpoint(2) \
+        .foreach_rdd(lambda rdd: totals.append(rdd.collect()))
+    run_batches(ssc, 16)
+    ssc.stop(stop_client=False)
+    assert totals[-1] == [("k", 16)]
+    referenced = set()
+    for path in checkpoint_files(str(tmp_path / "ckpt")):
+        state = read_file(path)
+        for stream in state.graph.streams:
+            for t, (data_dir, n, _) in stream.data_checkpoints.items():
+                referenced.add(data_dir)
+                assert all((tmp_path / data_dir / f"part-{i:05d}").exists() for i in range(n)), (path, t)
+    assert len(referenced) >= 2  # the kept checkpoints span more than one data checkpoint
+    on_disk = list((tmp_path / "ckpt" / "data").glob("*/*"))
+    assert len(on_disk) <= len(referenced) + 1  # and the older ones were deleted

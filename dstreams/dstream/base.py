@@ -194,10 +194,8 @@ class DStream:
                     rdd.unpersist()
             saved = sorted(self.data_checkpoints)
             stale = [t for t in saved[:-1] if t <= time_ms - self.remember_ms]  # keep the newest one
-            for t in stale:
-                from ..checkpoint import delete_dir
-
-                delete_dir(self.data_checkpoints.pop(t)[0])
+            for t in stale:  # deleted once no kept metadata checkpoint refers to it
+                self.ssc._graph.retire_data_checkpoint(self.data_checkpoints.pop(t)[0])
         for d in self.dependencies:
             d.clear_metadata(time_ms)
 

@@ -19,11 +19,35 @@ class DStreamGraph:
         self.remember_ms: int | None = None
         self._started = False
         self._lock = threading.RLock()
+        # data checkpoint directories no stream uses any more, each with the sequence number of the first
+        # metadata checkpoint written without them (None until it is written): the older metadata
+        # checkpoints still refer to them, so they are deleted once none of those is kept
+        self.retired_data: list[list] = []
+
+    def retire_data_checkpoint(self, path: str) -> None:
+        with self._lock:
+            self.retired_data.append([None, path])
+
+    def delete_retired_data(self, written_seq: int, keep: int) -> None:
+        """After metadata checkpoint ``written_seq`` was written (and the newest ``keep`` are kept):
+        delete the retired data checkpoints that no kept metadata checkpoint refers to."""
+        from ..checkpoint import delete_dir
+
+        with self._lock:
+            retired = getattr(self, "retired_data", [])
+            for entry in retired:
+                if entry[0] is None:
+                    entry[0] = written_seq
+            due = [e for e in retired if written_seq - e[0] >= keep - 1]
+            self.retired_data = [e for e in retired if e not in due]
+        for _, path in due:
+            delete_dir(path)
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
 
     def __setstate__(self, state):
+        self.retired_data = []
         self.__dict__.update(state)
         self._lock = threading.RLock()
 
