@@ -220,8 +220,11 @@ def _write_partition(path: str, part) -> list:
 
 
 def _read_partition(path: str) -> list:
+    from ._util import Records
+
     with fsspec.open(path, "rb") as fh:
-        return cloudpickle.load(fh)
+        part = cloudpickle.load(fh)
+    return part if type(part) is Records else Records(part)
 
 
 def write_rdd(rdd, directory: str) -> list[str]:

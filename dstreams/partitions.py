@@ -10,32 +10,33 @@ import itertools
 from collections import defaultdict
 
 from . import shuffle as _shuffle
+from ._util import Records
 
 
 def _map(f, part):
-    return [f(x) for x in part]
+    return Records([f(x) for x in part])
 
 
 def _flat_map(f, part):
-    return [y for x in part for y in f(x)]
+    return Records([y for x in part for y in f(x)])
 
 
 def _filter(f, part):
-    return [x for x in part if f(x)]
+    return Records([x for x in part if f(x)])
 
 
 def _map_partitions(f, part):
     out = f(iter(part))
-    return [] if out is None else list(out)
+    return Records() if out is None else Records(out)
 
 
 def _map_partitions_with_index(f, i, part):
     out = f(i, iter(part))
-    return [] if out is None else list(out)
+    return Records() if out is None else Records(out)
 
 
 def _glom(part):
-    return [list(part)]
+    return Records([list(part)])
 
 
 def _identity(part):
@@ -43,47 +44,55 @@ def _identity(part):
 
 
 def _concat(parts):
-    return [x for p in parts for x in p]
+    return Records([x for p in parts for x in p])
 
 
 def _map_values(f, part):
-    return [(k, f(v)) for k, v in part]
+    return Records([(k, f(v)) for k, v in part])
 
 
 def _flat_map_values(f, part):
-    return [(k, y) for k, v in part for y in f(v)]
+    return Records([(k, y) for k, v in part for y in f(v)])
 
 
 def _combine_locally(create, merge_value, part):
     acc: dict = {}
-    for kv in part:
-        try:
+    get = acc.get
+    missing = _MISSING
+    kv = None
+    try:
+        for kv in part:
             k, v = kv
-        except (TypeError, ValueError) as e:
+            old = get(k, missing)
+            acc[k] = create(v) if old is missing else merge_value(old, v)
+    except (TypeError, ValueError) as e:
+        try:
+            _k, _v = kv
+        except (TypeError, ValueError):
             raise _shuffle.not_a_pair(kv) from e
-        if k in acc:
-            acc[k] = merge_value(acc[k], v)
-        else:
-            acc[k] = create(v)
-    return list(acc.items())
+        raise  # a pair: the user's function raised
+    return Records(acc.items())
+
+
+_MISSING = object()
 
 
 def _merge_combiners(merge, part):
     acc: dict = {}
     for k, c in part:
         acc[k] = merge(acc[k], c) if k in acc else c
-    return list(acc.items())
+    return Records(acc.items())
 
 
 def _group_locally(part):
     acc: dict = defaultdict(list)
     for k, v in part:
         acc[k].append(v)
-    return list(acc.items())
+    return Records(acc.items())
 
 
 def _tag(i, part):
-    return [(k, (i, v)) for k, v in part]
+    return Records([(k, (i, v)) for k, v in part])
 
 
 def _cogroup_partition(n, part):
@@ -93,7 +102,7 @@ def _cogroup_partition(n, part):
         if groups is None:
             groups = acc[k] = tuple([] for _ in range(n))
         groups[i].append(v)
-    return list(acc.items())
+    return Records(acc.items())
 
 
 def _cogroup_parts(n, parts):
@@ -151,15 +160,15 @@ def _write_text(path, part):
 
 
 def _stream_map(f, it):
-    return (f(x) for x in it)
+    return map(f, it)  # the builtin iterators loop in C
 
 
 def _stream_flat_map(f, it):
-    return (y for x in it for y in f(x))
+    return itertools.chain.from_iterable(map(f, it))
 
 
 def _stream_filter(f, it):
-    return (x for x in it if f(x))
+    return filter(f, it)
 
 
 def _stream_map_values(f, it):
@@ -183,19 +192,19 @@ def _run_steps(steps, index, part):
             it = streaming(*args, it)
         else:
             extra = (index,) if with_index else ()
-            it = iter(func(*args, *extra, list(it)))
-    return list(it)
+            it = func(*args, *extra, it if func in _ONE_PASS else list(it))
+    return it if type(it) is Records else Records(it)
 
 
 def _finalize(results):
-    return [x for part in results for x in part]
+    return Records([x for part in results for x in part])
 
 
 def _slice_list(data, n):
     """Cut ``data`` into ``n`` contiguous slices of near-equal size (Spark's ``parallelize``)."""
     data = list(data)
     size = len(data)
-    return [data[i * size // n:(i + 1) * size // n] for i in range(n)]
+    return [Records(data[i * size // n:(i + 1) * size // n]) for i in range(n)]
 
 
 def _pair_with_none(x):
@@ -240,6 +249,12 @@ def _reduce_concat(f, parts):
     vals = [x for p in parts for x in p]
     return [functools.reduce(f, vals)] if vals else []
 
+
+# list-based partition functions that only iterate their partition once: in a chain they take the
+# previous step's iterator as it is, so no list of the intermediate records is built
+_ONE_PASS = {_map_partitions, _map_partitions_with_index, _combine_locally, _merge_combiners, _group_locally,
+             _tag, _cogroup_partition, _reduce_partition, _fold_partition, _foreach, _foreach_partition, _take,
+             _write_text}
 
 _STREAMING.update({_map: _stream_map, _flat_map: _stream_flat_map, _filter: _stream_filter,
                    _map_values: _stream_map_values, _flat_map_values: _stream_flat_map_values})

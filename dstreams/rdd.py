@@ -404,7 +404,7 @@ class RDD:
     def compute(self, **kwargs):
         """Compute the records of every partition and return them as one list."""
         if self.client is not None:
-            return self.client.compute(self, **kwargs).result()
+            return list(self.client.compute(self, **kwargs).result())
         return dask.compute(self, **kwargs)[0]
 
     def collect(self) -> list:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._util import portable_hash
+from ._util import Records, portable_hash
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def split_by_key(partition, partitioner) -> list[list]:
             buckets[partitioner(kv[0])].append(kv)
     except (TypeError, IndexError) as e:
         raise not_a_pair(kv) from e
-    return buckets
+    return Records(buckets)
 
 
 def not_a_pair(record) -> TypeError:
@@ -49,12 +49,12 @@ def split_round_robin(partition, index: int, n: int) -> list[list]:
     buckets: list[list] = [[] for _ in range(n)]
     for j, x in enumerate(partition):
         buckets[(j + index) % n].append(x)
-    return buckets
+    return Records(buckets)
 
 
 def gather_bucket(j: int, splits) -> list:
     """Concatenate bucket ``j`` of every split: the input of output partition ``j``."""
-    out: list = []
+    out = Records()
     for buckets in splits:
         out.extend(buckets[j])
     return out

@@ -174,3 +174,19 @@ def test_narrow_operations_are_pipelined_into_one_task_per_partition(words):
     kept = words.flat_map(str.split).persist()
     assert sorted(kept.map(str.upper).collect()) == ["A", "A", "A", "B", "B", "C", "D"]
     kept.unpersist()
+
+
+def test_partitions_travel_between_processes_in_one_piece(client):
+    """Tasks return Records, a list that Dask pickles whole (an exact list is sent element by element,
+    about ten times slower); the driver still gets plain lists."""
+    from distributed.protocol import serialize
+
+    from dstreams._util import Records
+
+    rdd = RDD.from_list([("a", 1), ("b", 2), ("a", 3)], 2, client=client).reduce_by_key(operator.add)
+    parts = client.get(rdd.__dask_graph__(), rdd.__dask_keys__())
+    assert [type(p) for p in parts] == [Records, Records]
+    out = rdd.collect()
+    assert type(out) is list and sorted(out) == [("a", 4), ("b", 2)]
+    header, frames = serialize(Records([("a", 1)] * 1000))
+    assert header.get("serializer") == "pickle" and len(frames) == 1

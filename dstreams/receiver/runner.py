@@ -30,6 +30,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from .._util import Records
+
 logger = logging.getLogger("dstreams")
 
 STOP_POLL_S = 0.2  # how often the task checks the driver's stop event
@@ -301,6 +303,7 @@ class ReceiverSupervisor:
 
     def _push(self, records: list) -> None:
         """Store ``records`` as one block (and a replica), then give its futures and size to the driver."""
+        records = records if type(records) is Records else Records(records)
         key = f"{self.spec.key_prefix}-{next(self._seq)}"
         segment = None
         if self.wal is not None:  # durable before the block is stored, counted or acknowledged

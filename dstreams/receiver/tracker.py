@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 
+from .._util import Records
 from ..listener import ReceiverInfo
 from .blocks import WAIT, ReceivedBlock, ReceivedBlockTracker
 from .runner import ReceiverSpec, error_text, run_receiver
@@ -48,7 +49,7 @@ def read_logged_block(segment) -> list:
 
     from .wal import read
 
-    return cloudpickle.loads(read(segment))
+    return Records(cloudpickle.loads(read(segment)))
 
 
 class _Attempt:

@@ -15,6 +15,7 @@ import fsspec
 from dask._task_spec import Task
 from dask.highlevelgraph import HighLevelGraph
 
+from .._util import Records
 from ..dstream.input import InputDStream
 from ..rdd import RDD
 
@@ -23,7 +24,7 @@ MIN_REMEMBER_MS = 60_000
 
 def read_text_lines(url: str) -> list[str]:
     with fsspec.open(url, "rt", encoding="utf-8") as fh:
-        return fh.read().splitlines()
+        return Records(fh.read().splitlines())
 
 
 def _mtime_ms(info: dict) -> int | None:

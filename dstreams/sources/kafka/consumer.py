@@ -23,6 +23,7 @@ the record's offset.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
@@ -37,6 +38,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.serializer import Deserializer
 
+from ..._util import Records
 from .metadata import KafkaParamsError, KafkaUnavailableError, consumer_config, open_consumer, unavailable
 from .offsets import KafkaSourceError, OffsetRange, OffsetsBeyondLogEndError, OffsetsDeletedError
 
@@ -275,6 +277,35 @@ def close_all() -> None:
 
 # --------------------------------------------------------------------------- reading
 
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_resume = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while records are decoded.
+
+    A read allocates a few objects per record (the record, its headers list) and keeps them all: each
+    collection then walks every record read so far, and a 250,000-record read spent about a third of
+    its time in collections that freed nothing. Records hold no reference cycles; reference counting
+    frees them whatever the collector does. The collector resumes when the last concurrent read of
+    this process ends (if it was on before the first began).
+    """
+    global _gc_pausers, _gc_resume
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_resume:
+                gc.enable()
+
 
 def read_range(
     kafka_params: Mapping[str, Any],
@@ -331,20 +362,20 @@ def read_range(
         raise TypeError(f"read_range expects an OffsetRange, got {offset_range!r}")
     config, group_id, key_deserializer, value_deserializer = _reader_config(kafka_params)
     if offset_range.count() == 0:
-        return []
+        return Records()
     tp = offset_range.topic_partition
     key = (group_id, tp.topic, tp.partition, params_fingerprint(config))
-    with _CACHE.borrow(key, config, tp, poll_timeout_ms) as consumer:
+    with _CACHE.borrow(key, config, tp, poll_timeout_ms) as consumer, _gc_paused():
         records = _read(consumer, config, offset_range, poll_timeout_ms)
     if key_deserializer is None and value_deserializer is None:
         return records
-    return [_deserialize(r, key_deserializer, value_deserializer) for r in records]
+    return Records([_deserialize(r, key_deserializer, value_deserializer) for r in records])
 
 
 def _read(consumer: KafkaConsumer, config: dict, r: OffsetRange, poll_timeout_ms: int) -> list[ConsumerRecord]:
     tp = r.topic_partition
     consumer.seek(tp, r.from_offset)
-    out: list[ConsumerRecord] = []
+    out: list[ConsumerRecord] = Records()
     position = r.from_offset
     progress_at = time.monotonic()
     while position < r.until_offset:

@@ -247,3 +247,24 @@ def test_concurrent_reads_of_one_partition_are_safe(kafka_params, topic, produce
     d = delta(before)
     assert d["created"] == 1  # one cached consumer; overlapping reads used temporary ones
     assert d["closed"] == d["temporary"]
+
+
+def test_reads_pause_the_garbage_collector_and_restore_it():
+    import gc
+
+    from dstreams.sources.kafka.consumer import _gc_paused
+
+    assert gc.isenabled()
+    with _gc_paused():
+        assert not gc.isenabled()
+        with _gc_paused():  # a second read in another thread of the process
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first read still runs
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # off before: stays off
+    finally:
+        gc.enable()
