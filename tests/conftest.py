@@ -15,11 +15,20 @@ from dstreams import StreamingContext
 from dstreams.devbroker import DevBroker
 from dstreams.testing import ManualClock
 
-#: a test (setup, call and teardown) still running after this many seconds is a hang: pytest-timeout
-#: (120 s, in Python) should have failed it; if Python itself is stuck (a lock in a finalizer, the GIL
-#: held by native code), this C-level watchdog prints every thread's stack to stderr and exits, so
-#: a hang fails the run in minutes and shows where it was, instead of stalling CI
-WATCHDOG_S = float(os.environ.get("DSTREAMS_TEST_WATCHDOG_S", 300))
+#: a test (setup, call and teardown) still running this many seconds after its pytest-timeout is a hang:
+#: pytest-timeout should have failed it; if Python itself is stuck (a lock in a finalizer, the GIL held
+#: by native code), this C-level watchdog prints every thread's stack to stderr and exits, so a hang
+#: fails the run in minutes and shows where it was, instead of stalling CI
+WATCHDOG_GRACE_S = float(os.environ.get("DSTREAMS_TEST_WATCHDOG_GRACE_S", 180))
+
+
+def _watchdog_s(item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        timeout = float(marker.args[0])
+    else:
+        timeout = float(item.config.getini("timeout") or 0)
+    return max(timeout, 1.0) + WATCHDOG_GRACE_S
 
 
 def _terminal_fd(config) -> int:
@@ -32,7 +41,7 @@ def _terminal_fd(config) -> int:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True, file=_terminal_fd(item.config))
+    faulthandler.dump_traceback_later(_watchdog_s(item), exit=True, file=_terminal_fd(item.config))
     try:
         yield
     finally:
