@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 from collections import defaultdict
 
 from . import shuffle as _shuffle
@@ -61,10 +62,16 @@ def _combine_locally(create, merge_value, part):
     missing = _MISSING
     kv = None
     try:
-        for kv in part:
-            k, v = kv
-            old = get(k, missing)
-            acc[k] = create(v) if old is missing else merge_value(old, v)
+        if create is _identity_value and merge_value is operator.add:  # reduce_by_key(operator.add)
+            for kv in part:
+                k, v = kv
+                old = get(k, missing)
+                acc[k] = v if old is missing else old + v
+        else:
+            for kv in part:
+                k, v = kv
+                old = get(k, missing)
+                acc[k] = create(v) if old is missing else merge_value(old, v)
     except (TypeError, ValueError) as e:
         try:
             _k, _v = kv
