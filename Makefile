@@ -18,7 +18,7 @@ demo: install
 	$(PY) examples/kafka_wordcount.py
 
 test: install
-	$(PY) -m pytest -q
+	PYTHONUNBUFFERED=1 $(PY) -m pytest -q  # unbuffered: a timeout's stack dump reaches the log at once
 
 bench: install
 	$(PY) -m pip install --quiet -e ".[test,bench]"
