@@ -290,7 +290,8 @@ def _gc_paused() -> Iterator[None]:
     collection then walks every record read so far, and a 250,000-record read spent about a third of
     its time in collections that freed nothing. Records hold no reference cycles; reference counting
     frees them whatever the collector does. The collector resumes when the last concurrent read of
-    this process ends (if it was on before the first began).
+    this process ends (if it was on before the first began); it is paused for one ``poll`` at a time,
+    so a read waiting for records that are slow to come does not hold it off.
     """
     global _gc_pausers, _gc_resume
     with _gc_lock:
@@ -365,7 +366,7 @@ def read_range(
         return Records()
     tp = offset_range.topic_partition
     key = (group_id, tp.topic, tp.partition, params_fingerprint(config))
-    with _CACHE.borrow(key, config, tp, poll_timeout_ms) as consumer, _gc_paused():
+    with _CACHE.borrow(key, config, tp, poll_timeout_ms) as consumer:
         records = _read(consumer, config, offset_range, poll_timeout_ms)
     if key_deserializer is None and value_deserializer is None:
         return records
@@ -383,10 +384,11 @@ def _read(consumer: KafkaConsumer, config: dict, r: OffsetRange, poll_timeout_ms
         if waited_ms >= poll_timeout_ms:
             raise OffsetsBeyondLogEndError(r, _lookup(consumer, config, tp, "end"), waited_ms / 1000)
         try:
-            fetched = consumer.poll(
-                timeout_ms=min(_POLL_SLICE_MS, poll_timeout_ms - waited_ms),
-                max_records=r.until_offset - position,
-            )
+            with _gc_paused():  # decoding: not while waiting (a poll waits at most _POLL_SLICE_MS)
+                fetched = consumer.poll(
+                    timeout_ms=min(_POLL_SLICE_MS, poll_timeout_ms - waited_ms),
+                    max_records=r.until_offset - position,
+                )
         except kerrors.OffsetOutOfRangeError as exc:
             earliest = _lookup(consumer, config, tp, "beginning")
             if earliest is not None and consumer.position(tp) < earliest:
