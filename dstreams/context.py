@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 import uuid
 import weakref
 
@@ -41,6 +42,8 @@ _active: dict[str, weakref.ref] = {}
 _active_lock = threading.Lock()
 #: how long stop() waits for a stop that another thread (a failed batch's) is doing
 STOP_WAIT_S = 120.0
+#: how long the list of workers that sources place their partitions on is reused
+WORKERS_MAX_AGE_S = 2.0
 
 
 class StreamingContext:
@@ -90,6 +93,7 @@ class StreamingContext:
         self._scheduler: JobScheduler | None = None
         self._generator: JobGenerator | None = None
         self._receiver_tracker = None
+        self._workers_seen: tuple[float, list[str]] | None = None  # (when asked, addresses)
         self.zero_time: int | None = None
         self.run_id = uuid.uuid4().hex[:6]
 
@@ -143,6 +147,23 @@ class StreamingContext:
         if n_records is None:
             return threads
         return max(1, min(threads, n_records))
+
+    def _task_workers(self, max_age_s: float = WORKERS_MAX_AGE_S) -> list[str]:
+        """Sorted addresses of the workers with a thread that no receiver holds (asked at most every
+        ``max_age_s`` seconds); sources place their partitions on them."""
+        now = time.monotonic()
+        seen = self._workers_seen
+        if seen is not None and now - seen[0] < max_age_s:
+            return seen[1]
+        try:
+            nthreads = self.client.nthreads()
+        except Exception:
+            return seen[1] if seen is not None else []
+        tracker = self._receiver_tracker
+        held = tracker.running_on() if tracker is not None else {}
+        workers = sorted(a for a, n in nthreads.items() if n > held.get(a, 0))
+        self._workers_seen = (now, workers)
+        return workers
 
     # -- sources ---------------------------------------------------------------------------
     def queue_stream(self, batches, one_at_a_time: bool = True, default=None):

@@ -394,6 +394,15 @@ class ReceiverTracker:
         info.last_error_time_ms = self.clock.time_ms()
         return dataclasses.replace(info)
 
+    def running_on(self) -> dict[str, int]:
+        """How many receiver tasks run on each worker (each holds one of its threads)."""
+        load: dict[str, int] = {}
+        with self._lock:
+            for s in self.states.values():
+                if s.attempt is not None and not s.attempt.ended:
+                    load[s.attempt.worker] = load.get(s.attempt.worker, 0) + 1
+        return load
+
     def _launch(self, state) -> None:
         """Submit a new attempt of ``state``'s receiver (a new task, a new key) on a chosen worker."""
         stream = state.stream

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dask._task_spec import Task
-from dask.highlevelgraph import HighLevelGraph
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from ...rdd import RDD
 from .consumer import read_range
@@ -21,12 +21,18 @@ class KafkaRDD(RDD):
         self._narrow_ranges = self._offset_ranges
 
     @classmethod
-    def build(cls, name, kafka_params, offset_ranges, poll_timeout_ms, client):
+    def build(cls, name, kafka_params, offset_ranges, poll_timeout_ms, client, workers=None):
+        """The RDD reading ``offset_ranges``; ``workers[i]``, when given, is the worker that should read
+        range ``i`` (another one may, if it is gone): see :mod:`.placement`."""
         layer = {
             (name, i): Task((name, i), read_range, kafka_params, r, poll_timeout_ms)
             for i, r in enumerate(offset_ranges)
         }
-        graph = HighLevelGraph.from_collections(name, layer, dependencies=())
+        annotations = None
+        if workers is not None:
+            where = {(name, i): [w] for i, w in enumerate(workers) if w is not None}
+            annotations = {"workers": where.get, "allow_other_workers": True}
+        graph = HighLevelGraph({name: MaterializedLayer(layer, annotations=annotations)}, {name: set()})
         return cls(graph, name, offset_ranges, client)
 
     @property

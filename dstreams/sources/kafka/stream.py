@@ -14,6 +14,7 @@ from kafka import TopicPartition
 
 from ...dstream.input import InputDStream
 from ...scheduler.rate import PIDRateEstimator, RateController
+from . import placement
 from .consumer import DEFAULT_POLL_TIMEOUT_MS
 from .metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError, consumer_config
 from .offsets import OffsetRange
@@ -52,12 +53,15 @@ class DirectKafkaInputDStream(InputDStream):
         self.current_offsets: dict[TopicPartition, int] | None = None
         self.batch_ranges: dict[int, tuple[OffsetRange, ...]] = {}
         self.metadata: KafkaMetadata | None = None
+        self.assignment: dict[TopicPartition, str] = {}  # the worker that reads each partition
+        self.pinned = False  # whether reads are placed on workers (see .placement)
 
-    _transient = InputDStream._transient + ("metadata",)
+    _transient = InputDStream._transient + ("metadata", "assignment", "pinned")
 
     def __setstate__(self, state):
         super().__setstate__(state)
         self.metadata = None
+        self.assignment, self.pinned = {}, False
 
     def checkpoint_data(self):
         return {
@@ -67,6 +71,7 @@ class DirectKafkaInputDStream(InputDStream):
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
+        self.pinned = placement.register(self.ssc.client)
         self.metadata = KafkaMetadata(self.kafka_params)
         if self.current_offsets is None:
             parts = self._partitions()
@@ -141,7 +146,7 @@ class DirectKafkaInputDStream(InputDStream):
             ranges = self.batch_ranges[t]
             self.report(t, sum(r.count() for r in ranges), offsets=ranges)
             return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms,
-                                  self.ssc.client)
+                                  self.ssc.client, self.place(ranges))
         if self.batch_ranges and t < max(self.batch_ranges):
             raise RuntimeError(
                 f"Kafka stream '{self.name}' has no offset ranges for the past batch {t} ms: it was "
@@ -161,7 +166,18 @@ class DirectKafkaInputDStream(InputDStream):
             self.report(t, sum(r.count() for r in ranges), offsets=ranges, skipped_offsets=skipped)
         else:
             self.report(t, sum(r.count() for r in ranges), offsets=ranges)
-        return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms, self.ssc.client)
+        return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms, self.ssc.client,
+                              self.place(ranges))
+
+    def place(self, ranges) -> list[str] | None:
+        """The worker that should read each range (see :mod:`.placement`), or None to let Dask choose."""
+        if not self.pinned:
+            return None
+        workers = self.ssc._task_workers()
+        if not workers:
+            return None
+        self.assignment = placement.assign(self.assignment, [r.topic_partition for r in ranges], workers)
+        return [self.assignment[r.topic_partition] for r in ranges]
 
     def skip_deleted(self, latest) -> dict:
         """Move partitions whose next offsets were deleted by retention to the earliest available one."""

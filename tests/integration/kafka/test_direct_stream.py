@@ -1,4 +1,5 @@
 """The Kafka direct stream against the real broker: partitions 1:1, contiguous ranges, exactly once."""
+import collections
 import re
 import time
 
@@ -154,6 +155,29 @@ def test_consumers_are_created_once_per_worker_and_partition(kssc, kafka_params,
     created = sum(s["created"] for s in client.run(consumer_cache_stats).values()) - before
     workers = len(client.nthreads())
     assert 2 <= created <= 2 * workers  # at most one per worker and partition, never one per batch
+
+
+def test_each_partition_is_read_by_the_same_worker_every_batch(kssc, kafka_params, topic, produce, client):
+    """Spark's PreferConsistent: partitions spread evenly over the workers and stay where they are."""
+    from distributed import get_task_stream
+
+    name = topic(partitions=4)
+    stream = create_direct_stream(kssc, [name], kafka_params, starting_offsets="earliest")
+    stream.map(lambda r: r.value).foreach_rdd(lambda rdd: rdd.count())
+    with get_task_stream(client) as ts:
+        for i in range(4):
+            for p in range(4):
+                produce(name, 3, partition=p, prefix=f"b{i}-")
+            run_batches(kssc, 1)
+    where: dict[int, set] = {}
+    for task in ts.data:
+        key = task["key"]
+        if isinstance(key, tuple) and str(key[0]).startswith(f"kafka-{stream.id}-"):
+            where.setdefault(key[1], set()).add(task["worker"])
+    assert sorted(where) == [0, 1, 2, 3]
+    assert all(len(w) == 1 for w in where.values()), where  # one worker per partition, every batch
+    per_worker = collections.Counter(next(iter(w)) for w in where.values())
+    assert sorted(per_worker.values()) == [2, 2] and set(per_worker) == set(client.nthreads())
 
 
 def test_offset_ranges_in_transform_and_gone_after_shuffle(kssc, kafka_params, topic, produce):
