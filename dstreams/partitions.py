@@ -60,24 +60,19 @@ def _combine_locally(create, merge_value, part):
     acc: dict = {}
     get = acc.get
     missing = _MISSING
-    kv = None
-    try:
-        if create is _identity_value and merge_value is operator.add:  # reduce_by_key(operator.add)
-            for kv in part:
-                k, v = kv
-                old = get(k, missing)
-                acc[k] = v if old is missing else old + v
-        else:
-            for kv in part:
-                k, v = kv
-                old = get(k, missing)
-                acc[k] = create(v) if old is missing else merge_value(old, v)
-    except (TypeError, ValueError) as e:
+    plain_sum = create is _identity_value and merge_value is operator.add  # reduce_by_key(operator.add)
+    for kv in part:  # errors of earlier steps of the chain (the user's functions) pass through as they are
         try:
-            _k, _v = kv
-        except (TypeError, ValueError):
+            k, v = kv
+        except (TypeError, ValueError) as e:
             raise _shuffle.not_a_pair(kv) from e
-        raise  # a pair: the user's function raised
+        old = get(k, missing)
+        if old is missing:
+            acc[k] = create(v)
+        elif plain_sum:
+            acc[k] = old + v
+        else:
+            acc[k] = merge_value(old, v)
     return Records(acc.items())
 
 

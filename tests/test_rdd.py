@@ -190,3 +190,17 @@ def test_partitions_travel_between_processes_in_one_piece(client):
     assert type(out) is list and sorted(out) == [("a", 4), ("b", 2)]
     header, frames = serialize(Records([("a", 1)] * 1000))
     assert header.get("serializer") == "pickle" and len(frames) == 1
+
+
+def test_pair_operations_name_a_record_that_is_not_a_pair_and_pass_user_errors_through(client):
+    """The combine consumes the chain before it in one pass: an error of a user function in that chain
+    must reach the caller as it is, not as a complaint about the records."""
+    def bad(x):
+        raise TypeError(f"user bug on {x}")
+
+    with pytest.raises(TypeError, match=r"a pair operation needs \(key, value\) records, got 1; map the stream"):
+        RDD.from_list([1, 2], 1, client=client).reduce_by_key(operator.add).collect()
+    with pytest.raises(TypeError, match="user bug on 1"):
+        RDD.from_list([1, 2], 1, client=client).map(bad).reduce_by_key(operator.add).collect()
+    with pytest.raises(TypeError, match="unsupported operand"):  # the merge itself failing
+        RDD.from_list([("a", 1), ("a", "x")], 1, client=client).reduce_by_key(operator.add).collect()
