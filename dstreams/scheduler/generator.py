@@ -121,8 +121,15 @@ class JobGenerator:
             self._thread.join(30)
 
     def _drain(self) -> None:
+        """Drop the batches not generated yet; keep the clean-up (and checkpoint) of finished ones, so the
+        last checkpoint does not list a finished batch as pending (it would run again after recovery)."""
+        kept = []
         while True:
             try:
-                self._events.get_nowait()
+                event = self._events.get_nowait()
             except queue.Empty:
-                return
+                break
+            if event[0] != GENERATE:
+                kept.append(event)
+        for event in kept:
+            self._events.put(event)

@@ -107,11 +107,11 @@ class JobScheduler:
         if failure is not None:
             self._fail(failure)
             return
+        self.on_batch_done(job_set.time_ms)  # queues its clean-up before anyone waiting for it wakes up
         with self._cond:
             self.completed.append(job_set.time_ms)
             self.last_completed = job_set.time_ms
             self._cond.notify_all()
-        self.on_batch_done(job_set.time_ms)
 
     def _fail(self, err: BaseException) -> None:
         with self._cond:

@@ -1,0 +1,23 @@
+"""JobGenerator's event loop: what a stop keeps and what it drops."""
+from types import SimpleNamespace
+
+from dstreams.scheduler.generator import GENERATE, JobGenerator
+from dstreams.testing import ManualClock
+
+
+def test_a_non_graceful_stop_drops_ungenerated_batches_but_keeps_the_clean_up_of_finished_ones():
+    """A batch that finished must leave the pending list of the last checkpoint, or a recovered driver
+    would run it again; a batch not generated yet is dropped, as Spark's stop does."""
+    calls = []
+    graph = SimpleNamespace(clear_metadata=lambda t: calls.append(("clear", t)))
+    gen = JobGenerator(graph, ManualClock(), 1000, job_scheduler=None,
+                       input_info=SimpleNamespace(cleanup=lambda t: None),
+                       checkpointer=lambda last, pending: calls.append(("checkpoint", last, pending)))
+    gen.last_generated, gen.pending = 2000, {1000, 2000}
+    gen._events.put((GENERATE, 3000))  # due, not generated yet
+    gen.clear(1000)  # batch 1000 finished just before the stop
+    gen.stop_generating(graceful=False)
+    gen._thread.start()
+    gen.stop(graceful=False)
+    assert not gen._thread.is_alive()
+    assert calls == [("clear", 1000), ("checkpoint", 2000, [2000])]
