@@ -120,3 +120,8 @@ class Records(list):
     """
 
     __slots__ = ()
+
+
+def as_records(part) -> Records:
+    """``part`` as :class:`Records`: itself when it is one, else its items in a new one."""
+    return part if type(part) is Records else Records(part)

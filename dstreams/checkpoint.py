@@ -220,11 +220,10 @@ def _write_partition(path: str, part) -> list:
 
 
 def _read_partition(path: str) -> list:
-    from ._util import Records
+    from ._util import as_records
 
     with fsspec.open(path, "rb") as fh:
-        part = cloudpickle.load(fh)
-    return part if type(part) is Records else Records(part)
+        return as_records(cloudpickle.load(fh))
 
 
 def write_rdd(rdd, directory: str) -> list[str]:

@@ -499,7 +499,7 @@ class StreamingContext:
     def _is_job_thread(self) -> bool:
         """Whether the calling thread runs this context's jobs (a foreach_rdd function stopping the context)."""
         scheduler = self._scheduler
-        return scheduler is not None and getattr(scheduler, "_thread", None) is threading.current_thread()
+        return scheduler is not None and scheduler._thread is threading.current_thread()
 
     def _release_active(self):
         key = getattr(self, "_active_key", None)  # the client may be closed by now: use the start-time key

@@ -11,7 +11,7 @@ import operator
 from collections import defaultdict
 
 from . import shuffle as _shuffle
-from ._util import Records
+from ._util import Records, as_records
 
 
 def _map(f, part):
@@ -195,7 +195,7 @@ def _run_steps(steps, index, part):
         else:
             extra = (index,) if with_index else ()
             it = func(*args, *extra, it if func in _ONE_PASS else list(it))
-    return it if type(it) is Records else Records(it)
+    return as_records(it)
 
 
 def _finalize(results):

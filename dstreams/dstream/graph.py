@@ -34,12 +34,11 @@ class DStreamGraph:
         from ..checkpoint import delete_dir
 
         with self._lock:
-            retired = getattr(self, "retired_data", [])
-            for entry in retired:
+            for entry in self.retired_data:
                 if entry[0] is None:
                     entry[0] = written_seq
-            due = [e for e in retired if written_seq - e[0] >= keep - 1]
-            self.retired_data = [e for e in retired if e not in due]
+            due = [e for e in self.retired_data if written_seq - e[0] >= keep - 1]
+            self.retired_data = [e for e in self.retired_data if written_seq - e[0] < keep - 1]
         for _, path in due:
             delete_dir(path)
 

@@ -30,7 +30,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from .._util import Records
+from .._util import as_records
 
 logger = logging.getLogger("dstreams")
 
@@ -303,7 +303,7 @@ class ReceiverSupervisor:
 
     def _push(self, records: list) -> None:
         """Store ``records`` as one block (and a replica), then give its futures and size to the driver."""
-        records = records if type(records) is Records else Records(records)
+        records = as_records(records)
         key = f"{self.spec.key_prefix}-{next(self._seq)}"
         segment = None
         if self.wal is not None:  # durable before the block is stored, counted or acknowledged

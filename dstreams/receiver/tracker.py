@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 
-from .._util import Records
+from .._util import as_records
 from ..listener import ReceiverInfo
 from .blocks import WAIT, ReceivedBlock, ReceivedBlockTracker
 from .runner import ReceiverSpec, error_text, run_receiver
@@ -49,7 +49,7 @@ def read_logged_block(segment) -> list:
 
     from .wal import read
 
-    return Records(cloudpickle.loads(read(segment)))
+    return as_records(cloudpickle.loads(read(segment)))
 
 
 class _Attempt:
@@ -410,12 +410,8 @@ class ReceiverTracker:
         nthreads = {a: w["nthreads"] for a, w in workers.items()}
         self._nthreads.update(nthreads)
         names = {a: w.get("name") for a, w in workers.items()}
-        load: dict[str, int] = {}
-        for s in self.states.values():
-            if s.attempt is not None and not s.attempt.ended:
-                load[s.attempt.worker] = load.get(s.attempt.worker, 0) + 1
-        addr = choose_worker(nthreads, load, getattr(stream.receiver, "preferred_worker", None), state.exclude,
-                             names)
+        addr = choose_worker(nthreads, self.running_on(), getattr(stream.receiver, "preferred_worker", None),
+                             state.exclude, names)
         if addr is None:
             logger.warning("no live worker can run receiver %s now; trying again in %s s", state.info.name,
                            max(stream.restart_delay, 0.5))

@@ -288,8 +288,8 @@ def _gc_paused() -> Iterator[None]:
 
     A read allocates a few objects per record (the record, its headers list) and keeps them all: each
     collection then walks every record read so far, and a 250,000-record read spent about a third of
-    its time in collections that freed nothing. Records hold no reference cycles; reference counting
-    frees them whatever the collector does. The collector resumes when the last concurrent read of
+    its time in collections that freed nothing. ConsumerRecords hold no reference cycles; reference
+    counting frees them whatever the collector does. The collector resumes when the last concurrent read of
     this process ends (if it was on before the first began); it is paused for one ``poll`` at a time,
     so a read waiting for records that are slow to come does not hold it off.
     """
