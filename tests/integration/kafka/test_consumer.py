@@ -11,9 +11,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from kafka import TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.serializer import DefaultSerializer
 
+from dstreams.sources.kafka import decoder
 from dstreams.sources.kafka.consumer import (
     RecordDeserializationError,
     borrow_consumer,
@@ -112,6 +113,36 @@ def test_close_all_closes_cached_consumers(kafka_params, topic, produce):
     assert delta(before)["closed"] == before["cached"]
     assert values(read_range(kafka_params, OffsetRange(t, 0, 1, 2))) == [(1, b"m1")]
     assert delta(before)["created"] == 1
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_records_read_are_those_a_plain_kafka_python_consumer_reads(kafka_params, topic, compression):
+    # keys, null keys, empty and larger values, headers, several producer batches; dstreams' decoder on
+    # one side, kafka-python's own on the other
+    t = topic()
+    tp = TopicPartition(t, 0)
+    producer = KafkaProducer(bootstrap_servers=kafka_params["bootstrap_servers"], compression_type=compression,
+                             linger_ms=5, batch_size=4096)
+    for i in range(400):
+        producer.send(t, key=None if i % 3 else f"k{i}".encode(), value=b"v" * (i % 200),
+                      headers=[("n", str(i).encode()), ("empty", b"")] if i % 2 else None, partition=0)
+    producer.flush()
+    producer.close()
+    with borrow_consumer(kafka_params, tp) as consumer:
+        assert consumer._fetcher.PartitionRecords is decoder.FastPartitionRecords
+    ours = read_range(kafka_params, OffsetRange(t, 0, 0, 250)) + read_range(kafka_params, OffsetRange(t, 0, 250, 400))
+    plain = KafkaConsumer(**kafka_params, enable_auto_commit=False)
+    try:
+        plain.assign([tp])
+        plain.seek(tp, 0)
+        theirs, deadline = [], time.monotonic() + 20
+        while len(theirs) < 400 and time.monotonic() < deadline:
+            theirs.extend(plain.poll(timeout_ms=500).get(tp, []))
+    finally:
+        plain.close()
+    assert ours == theirs
+    assert [r.offset for r in ours] == list(range(400))
+    assert ours[1].headers == [("n", b"1"), ("empty", b"")] and ours[4].key is None and ours[4].value == b"vvvv"
 
 
 def test_deserializers_are_applied_and_params_left_alone(kafka_params, topic, kafka_broker):
