@@ -67,10 +67,16 @@ def read(cls, data: bytes, fetch_offset: int = 0, step: int | None = None, check
     return takes, (part.leader_epoch, part.next_fetch_offset, part.records_read, part.bytes_read)
 
 
+# dstreams' decoder in both forms: the Python loop, and the compiled loop (with the Python one for
+# the batches it hands back)
+DECODERS = [decoder.FastPartitionRecords, decoder.CompiledPartitionRecords]
+
+
 def assert_same(data: bytes, **kwargs):
-    fast = read(decoder.FastPartitionRecords, data, **kwargs)
-    assert fast == read(Fetcher.PartitionRecords, data, **kwargs)
-    return [r for records, _ in fast[0] for r in records]
+    expected = read(Fetcher.PartitionRecords, data, **kwargs)
+    for cls in DECODERS:
+        assert read(cls, data, **kwargs) == expected, cls.__name__
+    return [r for records, _ in expected[0] for r in records]
 
 
 def test_the_decoder_fits_the_installed_kafka_python():
@@ -78,6 +84,12 @@ def test_the_decoder_fits_the_installed_kafka_python():
     # decoding (correct, about 2.5x slower). Adapt decoder.py to the new kafka-python.
     assert decoder.SUPPORTED and decoder.enabled()
     assert issubclass(decoder.FastPartitionRecords, Fetcher.PartitionRecords)
+
+
+def test_the_compiled_loop_was_built():
+    # If this fails, `pip install -e .` found no C compiler (or the build failed; `pip install -v -e .`
+    # shows why): records are decoded by the Python loop, correctly, about 3x slower.
+    assert decoder.COMPILED and decoder.mode() == "compiled"
 
 
 # every varint width: 1-byte and multi-byte lengths, offset deltas, timestamp deltas (also negative)
@@ -88,6 +100,29 @@ MIXED = (
     + [{"value": b"t", "timestamp": ts} for ts in (1, 1_700_000_000_000 - 10**9, 1_800_000_000_000, 0)]
     + [{"value": b"h", "headers": [("a", b"1"), ("ключ", None), ("", b""), ("big", b"x" * 300)]}]
 )
+
+
+@pytest.mark.parametrize("compression", CODECS)
+def test_records_without_headers_decode_as_kafka_python_decodes_them(compression):
+    plain = [r for r in MIXED if "headers" not in r]
+    data = v2_batch(plain, base_offset=2**40, compression=compression)
+    records = assert_same(data, fetch_offset=2**40)
+    assert [r.offset for r in records] == list(range(2**40, 2**40 + len(plain)))
+
+
+def test_the_compiled_loop_decodes_plain_records_itself_and_hands_back_the_rest():
+    fields = ("events", 3, 5, 1000, 1_700_000_000_000, 0, 1_700_000_000_009)
+    plain = v2_batch([{"value": b"%d" % i, "key": b"k" if i % 2 else None} for i in range(10)])
+    got = decoder._compiled_decode(decoder.ConsumerRecord, plain, 61, 10, *fields)
+    assert got is not None and got == decoder.decode_records(plain, 61, 10, *fields)
+    assert [r.value for r in got[0]] == [b"%d" % i for i in range(10)] and got[1] == len(plain)
+    with_headers = v2_batch([{"value": b"a"}, {"value": b"b", "headers": [("h", b"v")]}])
+    assert decoder._compiled_decode(decoder.ConsumerRecord, with_headers, 61, 2, *fields) is None
+    assert decoder._compiled_decode(decoder.ConsumerRecord, plain[:-3], 61, 10, *fields) is None  # cut short
+    assert decoder._compiled_decode(decoder.ConsumerRecord, b"\xff" * 12, 0, 1, *fields) is None  # overlong
+    huge = ("events", 3, 5, 2**63 - 1, 0, 0, 0)  # base offset + delta leaves 64 bits
+    assert decoder._compiled_decode(decoder.ConsumerRecord, plain, 61, 10, *huge) is None
+    assert decoder.decode_records_compiled(plain, 61, 10, *huge)[0][1].offset == 2**63
 
 
 @pytest.mark.parametrize("compression", CODECS)
@@ -137,7 +172,7 @@ def test_legacy_message_sets_are_left_to_kafka_python(magic):
 def test_a_damaged_batch_fails_its_crc_check():
     data = bytearray(v2_batch([{"value": b"abcdef"}] * 3))
     data[-3] ^= 0xFF
-    for cls in (decoder.FastPartitionRecords, Fetcher.PartitionRecords):
+    for cls in (*DECODERS, Fetcher.PartitionRecords):
         with pytest.raises(CorruptRecordError, match="crc"):
             read(cls, bytes(data))
 
@@ -147,7 +182,7 @@ def test_a_record_that_does_not_add_up_is_corrupt_without_crc_checks(at):
     # the last record ends: value length, b"abcdef", 1 header: key length, b"h", value length, b"v"
     data = bytearray(v2_batch([{"value": b"abcdef", "headers": [("h", b"v")]}] * 2))
     data[at] = 0x7E  # a header count, header length or value length (63) that runs past the record
-    for cls in (decoder.FastPartitionRecords, Fetcher.PartitionRecords):
+    for cls in (*DECODERS, Fetcher.PartitionRecords):
         with pytest.raises(CorruptRecordError):
             read(cls, bytes(data), check_crcs=False)
 
@@ -164,9 +199,15 @@ def test_the_decoder_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("DSTREAMS_KAFKA_DECODER", "kafka-python")
     assert not decoder.install(Consumer())
     assert not hasattr(Consumer._fetcher, "PartitionRecords")
-    monkeypatch.delenv("DSTREAMS_KAFKA_DECODER")
+    monkeypatch.setenv("DSTREAMS_KAFKA_DECODER", "python")
     assert decoder.install(Consumer())
     assert Consumer._fetcher.PartitionRecords is decoder.FastPartitionRecords
+    monkeypatch.delenv("DSTREAMS_KAFKA_DECODER")
+    assert decoder.install(Consumer())
+    assert Consumer._fetcher.PartitionRecords is decoder.CompiledPartitionRecords
+    monkeypatch.setenv("DSTREAMS_KAFKA_DECODER", "fast")
+    with pytest.raises(ValueError, match="DSTREAMS_KAFKA_DECODER='fast' is not a decoder: use one of"):
+        decoder.install(Consumer())
 
 
 headers = st.lists(st.tuples(st.text(max_size=5), st.none() | st.binary(max_size=20)), max_size=3)

@@ -19,8 +19,8 @@ only part of the cache key; the driver commits, see
 loudly instead of silently reading other offsets, and no deserializers: the
 user's deserializers are applied here, per record, so that a failure can name
 the record's offset. Its fetcher decodes v2 record batches with dstreams' own
-decoder (:mod:`dstreams.sources.kafka.decoder`), about 2.5 times as fast as
-kafka-python's.
+decoder (:mod:`dstreams.sources.kafka.decoder`), about 5 times as fast as
+kafka-python's with its compiled loop (2.5 times in its Python form).
 """
 
 from __future__ import annotations

@@ -19,8 +19,15 @@ not handle it leaves to kafka-python's own code, unchanged:
 It relies on kafka-python internals that have been the same from 2.2 to 3.0 (``KafkaConsumer._fetcher``,
 ``Fetcher.PartitionRecords`` and its ``_unpack_records`` generator, ``DefaultRecordBatch``'s
 ``_buffer``, ``_pos`` and ``_num_records``). :data:`SUPPORTED` checks them at import; where they
-differ, :func:`install` does nothing and kafka-python decodes as usual. Set the environment
-variable ``DSTREAMS_KAFKA_DECODER=kafka-python`` (on the workers) to turn the decoder off.
+differ, :func:`install` does nothing and kafka-python decodes as usual.
+
+The loop has a compiled form (``_cdecoder``, built from ``_cdecoder.c`` when dstreams is installed
+where a C compiler is; about 2.5 times as fast as the Python loop) for records without headers; it hands any other
+batch (headers, or bytes that do not add up) to the Python loop, which decodes the headers or raises
+the error. :data:`COMPILED` says whether it was built. The environment variable
+``DSTREAMS_KAFKA_DECODER`` (read on the workers when a consumer is created) chooses: ``dstreams``
+(the default: compiled where built, else Python), ``python`` (the Python loop only) or
+``kafka-python`` (the decoder off).
 """
 
 from __future__ import annotations
@@ -32,7 +39,12 @@ from kafka.consumer.fetcher import ConsumerRecord, Fetcher
 from kafka.errors import CorruptRecordError
 from kafka.record.default_records import DefaultRecordBatch
 
-__all__ = ["SUPPORTED", "decode_records", "enabled", "install"]
+try:
+    from ._cdecoder import decode as _compiled_decode
+except ImportError:  # pragma: no cover - built where a C compiler is
+    _compiled_decode = None
+
+__all__ = ["COMPILED", "SUPPORTED", "decode_records", "enabled", "install", "mode"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +73,41 @@ SUPPORTED = _kafka_python_fits()
 """True when the installed kafka-python has the internals the decoder plugs into."""
 
 
+COMPILED = _compiled_decode is not None
+"""True when the compiled form of the decoding loop was built and imports."""
+
+_MODES = ("dstreams", "python", "kafka-python")
+
+
+def mode() -> str:
+    """The decoder :func:`install` plugs in: ``"compiled"``, ``"python"`` or ``"kafka-python"`` (off).
+
+    Raises
+    ------
+    ValueError
+        If ``DSTREAMS_KAFKA_DECODER`` holds something else than ``dstreams``, ``python`` or
+        ``kafka-python``.
+    """
+    wanted = os.environ.get("DSTREAMS_KAFKA_DECODER", "dstreams")
+    if wanted not in _MODES:
+        raise ValueError(
+            f"DSTREAMS_KAFKA_DECODER={wanted!r} is not a decoder: use one of {', '.join(_MODES)} "
+            "(or leave it unset for dstreams')"
+        )
+    if wanted == "kafka-python" or not SUPPORTED:
+        return "kafka-python"
+    return "compiled" if wanted == "dstreams" and COMPILED else "python"
+
+
 def enabled() -> bool:
     """Whether :func:`install` will plug the decoder in (supported and not turned off)."""
-    return SUPPORTED and os.environ.get("DSTREAMS_KAFKA_DECODER", "dstreams") != "kafka-python"
+    return mode() != "kafka-python"
+
+
+def decode_records_compiled(buf, pos, count, *batch_fields):
+    """:func:`decode_records` through the compiled loop where it can, else through the Python one."""
+    got = _compiled_decode(ConsumerRecord, buf, pos, count, *batch_fields)
+    return got if got is not None else decode_records(buf, pos, count, *batch_fields)
 
 
 def _uvarint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -254,6 +298,8 @@ if SUPPORTED:
     class FastPartitionRecords(Fetcher.PartitionRecords):
         """kafka-python's buffered fetch of one partition, its v2 batches decoded by :func:`decode_records`."""
 
+        _decode = staticmethod(decode_records)
+
         def _unpack_records(self, tp, records, key_deserializer, value_deserializer):
             if key_deserializer is not None or value_deserializer is not None or self.aborted_transactions:
                 yield from super()._unpack_records(tp, records, key_deserializer, value_deserializer)
@@ -276,7 +322,7 @@ if SUPPORTED:
                     else:
                         batch._maybe_uncompress()
                         buf, start = bytes(batch._buffer), batch._pos
-                        decoded, end, size = decode_records(
+                        decoded, end, size = self._decode(
                             buf, start, batch._num_records, tp.topic, tp.partition, batch.leader_epoch,
                             batch.base_offset, batch.first_timestamp, batch.timestamp_type, batch.max_timestamp,
                         )  # fmt: skip
@@ -295,8 +341,13 @@ if SUPPORTED:
             except StopIteration as exc:  # inside a generator it would end the iteration silently
                 raise RuntimeError(f"StopIteration raised unpacking records of {tp}") from exc
 
+    class CompiledPartitionRecords(FastPartitionRecords):
+        """:class:`FastPartitionRecords` through the compiled loop (see :data:`COMPILED`)."""
+
+        _decode = staticmethod(decode_records_compiled)
+
 else:  # pragma: no cover - depends on the installed kafka-python
-    FastPartitionRecords = None
+    FastPartitionRecords = CompiledPartitionRecords = None
 
 
 def install(consumer) -> bool:
@@ -309,9 +360,10 @@ def install(consumer) -> bool:
         consumer decodes with kafka-python's own code, as before).
     """
     fetcher = getattr(consumer, "_fetcher", None)
-    if not enabled() or fetcher is None:
+    which = mode()
+    if which == "kafka-python" or fetcher is None:
         if not SUPPORTED:
             logger.info("dstreams' Kafka record decoder does not fit this kafka-python; using its own")
         return False
-    fetcher.PartitionRecords = FastPartitionRecords
+    fetcher.PartitionRecords = CompiledPartitionRecords if which == "compiled" else FastPartitionRecords
     return True
