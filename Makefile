@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml setup.py dstreams/sources/kafka/_cdecoder.c
+$(STAMP): setup.cfg pyproject.toml setup.py dstreams/_speedups.c dstreams/sources/kafka/_cdecoder.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"

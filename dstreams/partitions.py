@@ -13,6 +13,11 @@ from collections import defaultdict
 from . import shuffle as _shuffle
 from ._util import Records, as_records
 
+try:  # the compiled loop of the combines (built from _speedups.c where a C compiler is)
+    from ._speedups import combine as _compiled_combine
+except ImportError:  # pragma: no cover - built where a C compiler is
+    _compiled_combine = None
+
 
 def _map(f, part):
     return Records([f(x) for x in part])
@@ -58,6 +63,10 @@ def _flat_map_values(f, part):
 
 def _combine_locally(create, merge_value, part):
     acc: dict = {}
+    if _compiled_combine is not None:
+        _fold(acc, iter(part), None if create is _identity_value else create,
+              None if merge_value is operator.add else merge_value, create, merge_value)
+        return Records(acc.items())
     get = acc.get
     missing = _MISSING
     plain_sum = create is _identity_value and merge_value is operator.add  # reduce_by_key(operator.add)
@@ -76,11 +85,25 @@ def _combine_locally(create, merge_value, part):
     return Records(acc.items())
 
 
+def _fold(acc, it, compiled_create, compiled_merge, create, merge):
+    """The compiled loop over ``it``; each item it hands back (not a 2-tuple) is unpacked here."""
+    while (left := _compiled_combine(acc, it, compiled_create, compiled_merge)) is not None:
+        (kv,) = left
+        try:
+            k, v = kv
+        except (TypeError, ValueError) as e:
+            raise _shuffle.not_a_pair(kv) from e
+        acc[k] = merge(acc[k], v) if k in acc else create(v)
+
+
 _MISSING = object()
 
 
 def _merge_combiners(merge, part):
     acc: dict = {}
+    if _compiled_combine is not None:
+        _fold(acc, iter(part), None, None if merge is operator.add else merge, _identity_value, merge)
+        return Records(acc.items())
     for k, c in part:
         acc[k] = merge(acc[k], c) if k in acc else c
     return Records(acc.items())
