@@ -64,8 +64,7 @@ def _flat_map_values(f, part):
 def _combine_locally(create, merge_value, part):
     acc: dict = {}
     if _compiled_combine is not None:
-        _fold(acc, iter(part), None if create is _identity_value else create,
-              None if merge_value is operator.add else merge_value, create, merge_value)
+        _fold(acc, iter(part), create, merge_value)
         return Records(acc.items())
     get = acc.get
     missing = _MISSING
@@ -85,8 +84,10 @@ def _combine_locally(create, merge_value, part):
     return Records(acc.items())
 
 
-def _fold(acc, it, compiled_create, compiled_merge, create, merge):
+def _fold(acc, it, create, merge):
     """The compiled loop over ``it``; each item it hands back (not a 2-tuple) is unpacked here."""
+    compiled_create = None if create is _identity_value else create  # None: the value itself
+    compiled_merge = None if merge is operator.add else merge  # None: old + value
     while (left := _compiled_combine(acc, it, compiled_create, compiled_merge)) is not None:
         (kv,) = left
         try:
@@ -102,7 +103,7 @@ _MISSING = object()
 def _merge_combiners(merge, part):
     acc: dict = {}
     if _compiled_combine is not None:
-        _fold(acc, iter(part), None, None if merge is operator.add else merge, _identity_value, merge)
+        _fold(acc, iter(part), _identity_value, merge)
         return Records(acc.items())
     for k, c in part:
         acc[k] = merge(acc[k], c) if k in acc else c
