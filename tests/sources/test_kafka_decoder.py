@@ -88,7 +88,7 @@ def test_the_decoder_fits_the_installed_kafka_python():
 
 def test_the_compiled_loop_was_built():
     # If this fails, `pip install -e .` found no C compiler (or the build failed; `pip install -v -e .`
-    # shows why): records are decoded by the Python loop, correctly, about 3x slower.
+    # shows why): records are decoded by the Python loop, correctly, about 2x slower.
     assert decoder.COMPILED and decoder.mode() == "compiled"
 
 

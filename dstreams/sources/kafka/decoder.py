@@ -22,7 +22,7 @@ It relies on kafka-python internals that have been the same from 2.2 to 3.0 (``K
 differ, :func:`install` does nothing and kafka-python decodes as usual.
 
 The loop has a compiled form (``_cdecoder``, built from ``_cdecoder.c`` when dstreams is installed
-where a C compiler is; about 2.5 times as fast as the Python loop) for records without headers; it hands any other
+where a C compiler is; about twice as fast as the Python loop) for records without headers; it hands any other
 batch (headers, or bytes that do not add up) to the Python loop, which decodes the headers or raises
 the error. :data:`COMPILED` says whether it was built. The environment variable
 ``DSTREAMS_KAFKA_DECODER`` (read on the workers when a consumer is created) chooses: ``dstreams``
