@@ -55,6 +55,10 @@ class DStream:
         self.must_persist = False
         self.checkpoint_ms: int | None = None
         self.data_checkpoints: dict[int, tuple] = {}  # time -> (directory, npartitions, partitioner)
+        # times whose RDD this stream persisted itself: only these does it unpersist. A stream may hold
+        # its parent's persisted RDD (an output operation, an identity transform); releasing that one
+        # would pull the data from under the parent's other users, such as a window over it
+        self._owned: set[int] = set()
         self._lock = threading.RLock()
         self.name = f"{self.op}-{self.id}"
 
@@ -62,7 +66,7 @@ class DStream:
         return f"<{type(self).__name__} '{self.name}'>"
 
     # -- pickling for metadata checkpoints: the recipe, not the generated data ----------------
-    _transient = ("ssc", "generated", "_lock")
+    _transient = ("ssc", "generated", "_owned", "_lock")
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in self._transient}
@@ -71,6 +75,7 @@ class DStream:
         self.__dict__.update(state)
         self.ssc = None
         self.generated = {}
+        self._owned = set()
         self._lock = threading.RLock()
 
     # -- the recipe ------------------------------------------------------------------------
@@ -114,10 +119,17 @@ class DStream:
                 rdd = read_rdd(path, n, self.ssc.client, self.rdd_name(time_ms, "checkpointed"), partitioner)
             else:
                 rdd = self.compute(time_ms)
-            if rdd is not None and self.must_persist:
+            if rdd is not None and self.must_persist and not getattr(rdd, "is_persisted", False):
                 rdd = rdd.persist()
+                self._owned.add(time_ms)
             self.generated[time_ms] = rdd
             return rdd
+
+    def _release(self, time_ms: int, rdd) -> None:
+        """Unpersist the RDD of ``time_ms`` if this stream persisted it (call with the lock held)."""
+        if time_ms in self._owned:
+            self._owned.discard(time_ms)
+            rdd.unpersist()
 
     # -- graph life cycle ------------------------------------------------------------------
     def initialize(self, zero_time: int) -> None:
@@ -177,8 +189,9 @@ class DStream:
             with self._lock:
                 self.data_checkpoints[t] = (path, rdd.npartitions, rdd.partitioner)
                 if self.generated.get(t) is rdd:
+                    self._release(t, rdd)
                     self.generated[t] = saved
-                    rdd.unpersist()
+                    self._owned.add(t)
                 else:
                     saved.unpersist()
 
@@ -189,9 +202,7 @@ class DStream:
         with self._lock:
             old = [t for t in self.generated if t <= time_ms - self.remember_ms]
             for t in old:
-                rdd = self.generated.pop(t)
-                if rdd is not None and getattr(rdd, "is_persisted", False):
-                    rdd.unpersist()
+                self._release(t, self.generated.pop(t))
             saved = sorted(self.data_checkpoints)
             stale = [t for t in saved[:-1] if t <= time_ms - self.remember_ms]  # keep the newest one
             for t in stale:  # deleted once no kept metadata checkpoint refers to it
@@ -202,9 +213,8 @@ class DStream:
     def stop(self) -> None:
         """Release everything generated (called when the context stops)."""
         with self._lock:
-            for rdd in self.generated.values():
-                if rdd is not None and getattr(rdd, "is_persisted", False):
-                    rdd.unpersist()
+            for t, rdd in self.generated.items():
+                self._release(t, rdd)
             self.generated.clear()
 
     # -- checks used by the fluent methods -------------------------------------------------
