@@ -524,8 +524,15 @@ class StreamingContext:
         """
         done = self._terminated.wait(timeout)
         if self._error is not None:
+            self._wait_stopped()
             raise self._error
         return done
+
+    def _wait_stopped(self) -> None:
+        """Wait until the stop that a failure started has finished, so that the caller who is given the
+        failure may start a new context at once (a notebook cell run again)."""
+        if not self._is_job_thread() and not self._terminated.wait(STOP_WAIT_S):
+            logger.warning("dstreams: the context did not finish stopping within %s s", STOP_WAIT_S)
 
     def __enter__(self):
         return self
@@ -534,5 +541,15 @@ class StreamingContext:
         self.stop()
 
     def __repr__(self):
-        return (f"<StreamingContext {self._state.value}, batch {fmt_ms(self.batch_ms)}, "
-                f"scheduler {self.client.scheduler.address}>")
+        try:
+            state, batch = self._state.value, fmt_ms(self.batch_ms)
+        except Exception:  # a half-built context (its __init__ raised)
+            return "<StreamingContext>"
+        address = getattr(self, "_active_key", None)
+        if address is None:
+            try:
+                address = self.client.scheduler.address
+            except Exception:  # the client is closed
+                address = None
+        where = f", scheduler {address}" if address else ""
+        return f"<StreamingContext {state}, batch {batch}{where}>"

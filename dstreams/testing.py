@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .context import StreamingContextState
 from .scheduler.clock import ManualClock
+from .scheduler.jobs import StreamingError
 
 
 def run_batches(ssc, n: int, timeout: float = 60.0) -> list[int]:
@@ -36,13 +37,18 @@ def run_batches(ssc, n: int, timeout: float = 60.0) -> list[int]:
         ssc.start()
     elif ssc.state is StreamingContextState.STOPPED:
         if ssc._error is not None:
+            ssc._wait_stopped()
             raise ssc._error
         raise RuntimeError("run_batches(): the StreamingContext is stopped; create a new one")
     times = []
     for _ in range(n):
         clock.advance(ssc.batch_interval)
         t = (clock.time_ms() // ssc.batch_ms) * ssc.batch_ms
-        ssc._scheduler.wait_for(t, timeout)
+        try:
+            ssc._scheduler.wait_for(t, timeout)
+        except StreamingError:
+            ssc._wait_stopped()  # the failure reaches the caller once the context is stopped and released
+            raise
         times.append(t)
     return times
 

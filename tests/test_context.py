@@ -322,3 +322,35 @@ def test_a_listener_may_stop_the_context(ssc):
     ssc.clock.advance(1)
     assert ssc.await_termination(timeout=20) is True
     assert ssc.state is StreamingContextState.STOPPED
+
+
+@pytest.mark.parametrize("how", ["run_batches", "await_termination"])
+def test_a_failure_reaches_the_caller_once_the_context_is_released(client, how):
+    """A notebook user re-runs the cell at once: the next context on the same client must start."""
+    for attempt in range(3):
+        ssc = StreamingContext(client, 1, clock=ManualClock())
+        ssc.queue_stream([[1]]).foreach_rdd(lambda rdd: 1 / 0)
+        with pytest.raises(BatchFailedError, match="ZeroDivisionError"):
+            if how == "run_batches":
+                run_batches(ssc, 1)
+            else:
+                ssc.start()
+                ssc.clock.advance(1)
+                ssc.await_termination(timeout=30)
+        assert ssc.state is StreamingContextState.STOPPED
+        following = StreamingContext(client, 1, clock=ManualClock())
+        out = []
+        following.queue_stream([[attempt]]).foreach_rdd(lambda rdd, out=out: out.append(rdd.collect()))
+        run_batches(following, 1)  # refused with "another StreamingContext is already active" before
+        following.stop(stop_client=False)
+        assert out == [[attempt]]
+
+
+def test_repr_never_raises():
+    ssc = StreamingContext(batch_interval=1, clock=ManualClock())
+    address = ssc.client.scheduler.address
+    assert repr(ssc) == f"<StreamingContext initialized, batch 1s, scheduler {address}>"
+    ssc.stop()  # closes the client and cluster it created
+    assert repr(ssc) == "<StreamingContext stopped, batch 1s>"
+    half = StreamingContext.__new__(StreamingContext)
+    assert repr(half) == "<StreamingContext>"

@@ -117,8 +117,9 @@ class JobScheduler:
         with self._cond:
             if self.error is None:
                 self.error = err
+        self.on_error(err)  # starts the stop before waiters wake, so they can wait for it to finish
+        with self._cond:
             self._cond.notify_all()
-        self.on_error(err)
 
     # -- waiting and stopping --------------------------------------------------------------
     def wait_for(self, time_ms: int, timeout: float | None) -> None:
