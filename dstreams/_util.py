@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import numbers
-import zlib
 
 Duration = "float | int | datetime.timedelta"
 
@@ -83,32 +82,6 @@ def describe(func) -> str:
     if code is not None:
         return f"{name} ({code.co_filename}:{code.co_firstlineno})"
     return name
-
-
-def portable_hash(x) -> int:
-    """A hash that is the same in every process (``hash(str)`` is randomized per process).
-
-    Used by the hash partitioner, so that a key lands in the same partition whichever worker process
-    computes it, as PySpark's ``portable_hash`` does.
-    """
-    if x is None:
-        return 0
-    if isinstance(x, str):
-        return zlib.crc32(x.encode("utf-8", "surrogatepass"))
-    if isinstance(x, (bytes, bytearray, memoryview)):
-        return zlib.crc32(x)
-    if isinstance(x, tuple):
-        h = 0x345678
-        for item in x:
-            h ^= portable_hash(item)
-            h = (h * 1000003) & 0xFFFFFFFFFFFF
-        return h ^ len(x)
-    if isinstance(x, frozenset):
-        h = 0
-        for item in x:
-            h ^= portable_hash(item)
-        return h
-    return hash(x)
 
 
 class Records(list):

@@ -55,6 +55,18 @@ def client():
             yield c
 
 
+@pytest.fixture(scope="session")
+def process_client(tmp_path_factory):
+    """A cluster of two worker processes started without a nanny, each with its own PYTHONHASHSEED, as
+    `dask worker --no-nanny` runs them: what crosses processes (pickling, hashing, placement) is tested."""
+    from tests.helpers import dask_cli_cluster
+
+    workers = [(["--no-nanny", "--nthreads", "1"], {"PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    with dask_cli_cluster(tmp_path_factory.mktemp("process-cluster"), workers, nworkers=2) as address:
+        with Client(address, set_as_default=False) as c:
+            yield c
+
+
 @pytest.fixture
 def ssc(client):
     """A StreamingContext with a 1 s batch interval on a ManualClock; stopped after the test."""

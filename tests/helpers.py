@@ -1,8 +1,18 @@
 """Table-driven operation checks, as Spark's TestSuiteBase.testOperation."""
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from dstreams import StreamingContext
 from dstreams.testing import ManualClock, run_batches
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _norm(batch, ordered):
@@ -43,3 +53,45 @@ def check_operation2(client, inputs1, inputs2, operation, expected, *, ordered=F
     got = [_norm(b, ordered) for b in outputs]
     want = [_norm(b, ordered) for b in expected]
     assert got == want, f"\n got: {got}\nwant: {want}"
+
+
+@contextlib.contextmanager
+def dask_cli_cluster(directory, worker_commands, nworkers, env=None):
+    """A `dask scheduler` and workers started with the `dask` command line, each in its own process.
+
+    ``worker_commands`` lists ``(extra arguments, extra environment)`` per `dask worker` command;
+    ``nworkers`` is how many workers they start in all. Yields the scheduler address.
+    """
+    sched_file = Path(directory) / "scheduler.json"
+    base_env = dict(os.environ if env is None else env)
+    base_env.pop("PYTHONHASHSEED", None)  # every process hashes strings differently, as in production
+    base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), base_env.get("PYTHONPATH")]))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": directory}
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--scheduler-file", str(sched_file),
+                               "--port", "0", "--dashboard-address", ":0", "--host", "127.0.0.1"],
+                              env=base_env, **quiet)]
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sched_file.exists(), "dask scheduler did not start within 60 s"
+        for args, extra_env in worker_commands:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(sched_file),
+                 "--dashboard-address", ":0", "--host", "127.0.0.1", *args],
+                env={**base_env, **extra_env}, **quiet))
+        address = json.loads(sched_file.read_text())["address"]
+        from distributed import Client
+
+        with Client(address, timeout="30s") as c:
+            c.wait_for_workers(nworkers, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

@@ -63,7 +63,7 @@ def test_partitioning_ops(words):
     pairs = words.flat_map(str.split).map(lambda w: (w, 1))
     parted = pairs.partition_by(2)
     for i, part in enumerate(parted.glom().collect()):
-        from dstreams._util import portable_hash
+        from dstreams.shuffle import portable_hash
 
         assert all(portable_hash(k) % 2 == i for k, _ in part)
     assert sorted(words.flat_map(str.split).distinct().collect()) == ["a", "b", "c", "d"]
@@ -150,7 +150,7 @@ def test_portable_hash_is_stable_across_processes():
     import subprocess
     import sys
 
-    code = "from dstreams._util import portable_hash; print(portable_hash(('word', 1, b'x', None)))"
+    code = "from dstreams.shuffle import portable_hash; print(portable_hash(('word', 1, b'x', None)))"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outs) == 1 and outs.pop().strip().isdigit()

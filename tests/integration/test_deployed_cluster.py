@@ -1,49 +1,17 @@
 """The same code on a deployed cluster: `dask scheduler` and `dask worker` processes, as in production."""
-import os
-import subprocess
-import sys
-import time
-
 import pytest
 
 from dstreams import BatchFailedError, StreamingContext
 from dstreams.testing import ManualClock, run_batches
+from tests.helpers import dask_cli_cluster
 
 
 @pytest.fixture(scope="module")
 def scheduler_address(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cluster")
-    sched_file = d / "scheduler.json"
-    env = dict(os.environ)
-    env.pop("PYTHONHASHSEED", None)  # every process hashes strings differently, as in production
-    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--scheduler-file", str(sched_file),
-                               "--port", "0", "--dashboard-address", ":0", "--host", "127.0.0.1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=d)]
-    try:
-        deadline = time.monotonic() + 60
-        while not sched_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert sched_file.exists(), "dask scheduler did not start within 60 s"
-        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", "--scheduler-file", str(sched_file),
-                                       "--nworkers", "2", "--nthreads", "1", "--dashboard-address", ":0",
-                                       "--host", "127.0.0.1"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=d))
-        import json
-
-        address = json.loads(sched_file.read_text())["address"]
-        from distributed import Client
-
-        with Client(address, timeout="30s") as c:
-            c.wait_for_workers(2, timeout=60)
+    """Two workers under one nanny command (`dask worker --nworkers 2`)."""
+    with dask_cli_cluster(tmp_path_factory.mktemp("cluster"), [(["--nworkers", "2", "--nthreads", "1"], {})],
+                          nworkers=2) as address:
         yield address
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_word_count_on_worker_processes(scheduler_address):
