@@ -11,6 +11,9 @@ import pytest
 from dstreams import StateSpec, StreamingContext
 from dstreams.testing import ManualClock, run_batches
 
+# about when data is released, not about what crosses processes: the in-process cluster is enough
+pytestmark = pytest.mark.parametrize("client", ["in-process"], indirect=True)
+
 add, sub = operator.add, operator.sub
 INPUTS = [[1, 2], [3], [4, 5, 6], [], [7], [8, 9]]
 

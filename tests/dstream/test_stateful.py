@@ -100,6 +100,7 @@ def _scheduler_tasks(dask_scheduler):
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("client", ["in-process"], indirect=True)  # about lineage; 1000 batches
 def test_state_lineage_does_not_grow_over_1000_batches(client, tmp_path):
     """Persisted state and data checkpoints keep both a batch's graph and the scheduler's task count as
     small after 1,000 batches as after 20."""

@@ -103,6 +103,7 @@ def _tag(x):
     return x
 
 
+@pytest.mark.parametrize("client", ["in-process"], indirect=True)  # counts calls in this process
 def test_persisted_stream_computes_each_batch_once(ssc, client):
     """Two outputs on a persisted stream share one computation per batch."""
     from dstreams.testing import run_batches
