@@ -1,11 +1,19 @@
-"""Small helpers shared across the package: durations, batch times and user-function arity."""
+"""Small helpers shared across the package: durations, batch times, user-function arity and the checks
+that refuse bad arguments where they are written."""
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import inspect
+import math
 import numbers
 
 Duration = "float | int | datetime.timedelta"
+
+#: the longest duration accepted (batch interval, window, timeout): a year
+MAX_DURATION_MS = 366 * 24 * 3600 * 1000
+#: the most partitions a batch may be cut into: each is a Dask task per batch
+MAX_PARTITIONS = 100_000
 
 
 def to_ms(duration, what: str = "duration") -> int:
@@ -22,6 +30,9 @@ def to_ms(duration, what: str = "duration") -> int:
             f"{what} must be a number of seconds or a datetime.timedelta, got {duration!r} "
             f"({type(duration).__name__}); for example 2 or timedelta(seconds=2)"
         )
+    if not math.isfinite(ms) or ms > MAX_DURATION_MS:
+        raise ValueError(f"{what} must be a finite number of seconds up to a year, got {duration!r}; "
+                         "use for example 1.0")
     rounded = int(round(ms))
     if rounded <= 0:
         raise ValueError(f"{what} must be positive (at least 1 ms), got {duration!r}; use for example 1.0")
@@ -51,6 +62,101 @@ def time_to_ms(t) -> int:
     if isinstance(t, numbers.Integral):
         return int(t)
     raise TypeError(f"a batch time must be a datetime or integer milliseconds, got {t!r}")
+
+
+def check_count(n, what: str, optional: bool = False, maximum: int | None = None, hint: str = ""):
+    """``n`` if it is a positive integer (at most ``maximum``; None when ``optional``); else a clear error."""
+    if n is None and optional:
+        return None
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+        raise TypeError(f"{what} must be a positive integer{' or None' if optional else ''}, got {n!r} "
+                        f"({type(n).__name__}); for example 4")
+    if n < 1 or (maximum is not None and n > maximum):
+        bounds = f"between 1 and {maximum:,}" if maximum is not None else "at least 1"
+        raise ValueError(f"{what} must be {bounds}, got {n!r}{hint}")
+    return int(n)
+
+
+def check_partitions(n, what: str = "num_partitions", optional: bool = False):
+    """``n`` if it is a usable partition count (or None when ``optional``); else a clear error."""
+    return check_count(n, what, optional, MAX_PARTITIONS,
+                       "; a partition is a Dask task in every batch: use about 1 to 4 per worker thread")
+
+
+def check_function(func, what: str, arities=None, optional: bool = False):
+    """``func`` if it is callable (and, with ``arities``, accepts one of those numbers of positional
+    arguments); else an error naming ``what``, what was given and what to give."""
+    if func is None and optional:
+        return None
+    shapes = " or ".join(f"({', '.join(a)})" for a in arities.values()) if arities else ""
+    if not callable(func):
+        raise TypeError(f"{what} must be a function{' of ' + shapes if shapes else ''}, got {func!r} "
+                        f"({type(func).__name__}); pass a function or a lambda")
+    if arities and not _accepts(func, arities):
+        raise TypeError(f"{what} must be a function of {shapes}, but {describe(func)} takes "
+                        f"{positional_arity(func)} positional arguments")
+    return func
+
+
+def _accepts(func, arities) -> bool:
+    """Whether ``func`` can be called with one of ``arities`` positional arguments (defaults count)."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return True
+    for n in arities:
+        try:
+            sig.bind(*range(n))
+            return True
+        except TypeError:
+            pass
+    return False
+
+
+def checked(**checks):
+    """Decorate a public method so that its named arguments are checked when it is called.
+
+    Each check is ``check(value, what)`` and returns the value (possibly normalized) or raises.
+    """
+    def wrap(method):
+        sig = inspect.signature(method)
+
+        @functools.wraps(method)
+        def run(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            for name, check in checks.items():
+                if name in bound.arguments:
+                    bound.arguments[name] = check(bound.arguments[name], f"{method.__name__}(): {name}")
+            return method(*bound.args, **bound.kwargs)
+
+        run.__checks__ = checks
+        return run
+
+    return wrap
+
+
+def function(*arities, optional=False):
+    """A check for :func:`checked`: a function taking one of ``arities`` (tuples of parameter names)."""
+    table = {len(a): a for a in arities}
+    return lambda f, what: check_function(f, what, table or None, optional)
+
+
+def partitions(optional=True):
+    """A check for :func:`checked`: a partition count (None allowed when ``optional``)."""
+    return lambda n, what: check_partitions(n, what, optional)
+
+
+def positive(n, what):
+    """A check for :func:`checked`: a positive integer."""
+    return check_count(n, what)
+
+
+def text(value, what):
+    """A check for :func:`checked`: a non-empty string (a path, URL or name)."""
+    if not isinstance(value, str) or not value.strip():
+        raise (TypeError if not isinstance(value, str) else ValueError)(
+            f"{what} must be a non-empty string, got {value!r}; for example '/tmp/app-checkpoint'")
+    return value
 
 
 def positional_arity(func) -> int | None:

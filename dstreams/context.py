@@ -8,7 +8,7 @@ import time
 import uuid
 import weakref
 
-from ._util import fmt_ms, to_ms
+from ._util import check_count, checked, fmt_ms, function, partitions, text, to_ms
 from .dstream.graph import DStreamGraph
 from .dstream.input import InputInfoTracker
 from .listener import ListenerBus
@@ -17,6 +17,20 @@ from .scheduler.generator import JobGenerator
 from .scheduler.jobs import JobScheduler
 
 logger = logging.getLogger("dstreams")
+
+
+def _optional_text(value, what):
+    return None if value is None else text(value, what)
+
+
+def _key(value, what):
+    if value is not None and (not isinstance(value, (str, bytes)) or not value):
+        raise TypeError(f"{what} must be a non-empty str or bytes (a secret), or None; got {type(value).__name__}")
+    return value
+
+
+def _port(value, what):
+    return check_count(value, what, maximum=65535)
 
 
 class StreamingContextState(enum.Enum):
@@ -177,6 +191,7 @@ class StreamingContext:
 
         return QueueInputDStream(self, batches, one_at_a_time, default)
 
+    @checked(directory=text, file_filter=function(("path",), optional=True))
     def text_file_stream(self, directory: str, new_files_only: bool = True, file_filter=None):
         """Lines of the new files that appear in ``directory`` (any fsspec URL), Spark's rules."""
         from .sources.files import FileInputDStream
@@ -213,6 +228,7 @@ class StreamingContext:
         return ReceiverInputDStream(self, receiver, max_rate, block_interval, replicate, max_restarts, restart_delay,
                                     write_ahead_log, backpressure, initial_rate, min_rate)
 
+    @checked(host=text, port=_port)
     def socket_text_stream(self, host: str, port: int, max_rate=None, **options):
         """Lines of utf-8 text read from a TCP server, one record per line (Spark's ``socketTextStream``).
 
@@ -226,6 +242,7 @@ class StreamingContext:
 
         return self.receiver_stream(SocketReceiver(host, port), max_rate, **options)
 
+    @checked(num_partitions=partitions())
     def parallelize(self, data, num_partitions: int | None = None):
         """An RDD of ``data`` on this context's cluster (Spark's ``sc.parallelize``)."""
         from .rdd import RDD
@@ -244,6 +261,7 @@ class StreamingContext:
         """Keep every stream's generated RDDs for at least ``duration`` (for ad-hoc queries)."""
         self._graph.set_remember(to_ms(duration, "remember duration"))
 
+    @checked(directory=_optional_text, checkpoint_key=_key)
     def checkpoint(self, directory: str | None, checkpoint_key: str | bytes | None = None) -> None:
         """Set the checkpoint directory (any fsspec URL): metadata checkpoints for recovery with
         :meth:`get_or_create`, and the data checkpoints stateful operators need.
@@ -262,6 +280,7 @@ class StreamingContext:
 
     # -- recovery --------------------------------------------------------------------------
     @classmethod
+    @checked(directory=text, setup=function(()), checkpoint_key=_key)
     def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None):
         """Recover the context checkpointed in ``directory``, or build a new one with ``setup()``.
 

@@ -8,7 +8,29 @@ from __future__ import annotations
 import functools
 import threading
 
-from .._util import fmt_ms, ms_to_datetime, time_to_ms, to_ms
+from .._util import checked, fmt_ms, function, ms_to_datetime, partitions, positive, text, time_to_ms, to_ms
+
+
+def fluent(**checks):
+    """Decorate a fluent method: its arguments are checked when it is called (see ``_util.checked``),
+    and when it fails, the streams it created on the way are taken out of the graph again."""
+    def wrap(method):
+        inner = checked(**checks)(method)
+
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            with self.ssc._graph.atomic():
+                return inner(self, *args, **kwargs)
+
+        run.__checks__ = checks
+        return run
+
+    return wrap
+
+
+_record_fn = function(("record",))
+_reduce_fn = function(("a", "b"))
+_inverse_fn = function(("a", "b"), optional=True)
 
 
 class DStream:
@@ -43,10 +65,13 @@ class DStream:
         self.ssc = ssc
         self.dependencies = list(dependencies)
         for d in self.dependencies:
+            if not isinstance(d, DStream):
+                raise TypeError(f"{self.op}: expected a DStream, got {d!r} ({type(d).__name__}); pass a stream "
+                                "made by this StreamingContext")
             if d.ssc is not ssc:
                 raise ValueError(
-                    f"cannot combine streams of two StreamingContexts ({self!r} and {d!r}); "
-                    "build every stream of a graph from one context"
+                    f"{self.op}: cannot combine streams of two StreamingContexts ('{d.name}' belongs to another "
+                    "context); build every stream of a graph from one context"
                 )
         self.id = ssc._graph.register(self)
         self.generated: dict[int, object] = {}
@@ -280,150 +305,186 @@ class DStream:
         return out
 
     # -- fluent API: each is one line that builds a small subclass --------------------------
+    @fluent(f=_record_fn)
     def map(self, f):
         """Apply ``f`` to every record: ``stream.map(lambda x: x * 2)``."""
         return _t.PerRDD(self, "map", lambda rdd, name: rdd.map(f, name=name))
 
+    @fluent(f=_record_fn)
     def flat_map(self, f):
         """Apply ``f`` to every record and flatten: ``lines.flat_map(str.split)``."""
         return _t.PerRDD(self, "flat-map", lambda rdd, name: rdd.flat_map(f, name=name))
 
+    @fluent(f=_record_fn)
     def filter(self, f):
         """Keep the records for which ``f`` is true: ``words.filter(str.isalpha)``."""
         return _t.PerRDD(self, "filter", lambda rdd, name: rdd.filter(f, name=name))
 
+    @fluent(f=function(("iterator",)))
     def map_partitions(self, f):
         """Apply ``f(iterator)`` to each partition of each batch."""
         return _t.PerRDD(self, "map-partitions", lambda rdd, name: rdd.map_partitions(f, name=name))
 
+    @fluent(f=function(("index", "iterator")))
     def map_partitions_with_index(self, f):
         """Apply ``f(index, iterator)`` to each partition of each batch."""
         return _t.PerRDD(self, "map-partitions-with-index",
                          lambda rdd, name: rdd.map_partitions_with_index(f, name=name))
 
+    @fluent()
     def glom(self):
         """One record per partition: the list of its records."""
         return _t.PerRDD(self, "glom", lambda rdd, name: rdd.glom(name=name))
 
+    @fluent(num_partitions=partitions(optional=False))
     def repartition(self, num_partitions: int):
         """Spread each batch evenly over ``num_partitions`` partitions."""
         return _t.PerRDD(self, "repartition", lambda rdd, name: rdd.repartition(num_partitions, name=name))
 
+    @fluent()
     def union(self, *others):
         """The records of this stream and ``others`` (same slide duration) in each batch."""
         return _t.UnionDStream([self, *others])
 
+    @fluent()
     def count(self):
         """A stream of one record per batch: the number of records in it."""
         return _t.PerRDD(self, "count", lambda rdd, name: _t.count_rdd(rdd, name))
 
+    @fluent(f=_reduce_fn)
     def reduce(self, f):
         """A stream of one record per batch (none if empty): its records reduced with ``f``."""
         return _t.PerRDD(self, "reduce", lambda rdd, name: _t.reduce_rdd(rdd, f, name))
 
+    @fluent(num_partitions=partitions())
     def count_by_value(self, num_partitions=None):
         """A stream of ``(record, count)`` pairs per batch."""
         return self.map(_t.pair_with_one).reduce_by_key(_t.add, num_partitions)
 
+    @fluent(f=function(("value",)))
     def map_values(self, f):
         """Apply ``f`` to the value of every ``(key, value)`` pair."""
         return _t.PerRDD(self, "map-values", lambda rdd, name: rdd.map_values(f, name=name))
 
+    @fluent(f=function(("value",)))
     def flat_map_values(self, f):
         """Apply ``f`` to every value, emitting one pair per item it returns."""
         return _t.PerRDD(self, "flat-map-values", lambda rdd, name: rdd.flat_map_values(f, name=name))
 
+    @fluent(f=_reduce_fn, num_partitions=partitions())
     def reduce_by_key(self, f, num_partitions=None):
         """Merge the values of each key in each batch with ``f``: ``pairs.reduce_by_key(operator.add)``."""
         return _t.PerRDD(self, "reduce-by-key", lambda rdd, name: rdd.reduce_by_key(f, num_partitions, name=name))
 
+    @fluent(num_partitions=partitions())
     def group_by_key(self, num_partitions=None):
         """``(key, [values])`` per key in each batch."""
         return _t.PerRDD(self, "group-by-key", lambda rdd, name: rdd.group_by_key(num_partitions, name=name))
 
+    @fluent(create_combiner=function(("value",)), merge_value=function(("combiner", "value")),
+             merge_combiners=_reduce_fn, num_partitions=partitions())
     def combine_by_key(self, create_combiner, merge_value, merge_combiners, num_partitions=None):
         """Spark's generic per-key aggregation in each batch."""
         return _t.PerRDD(self, "combine-by-key", lambda rdd, name: rdd.combine_by_key(
             create_combiner, merge_value, merge_combiners, num_partitions, name=name))
 
+    @fluent(num_partitions=partitions())
     def join(self, other, num_partitions=None):
         """Inner join of each batch with the same batch of ``other``."""
         return _t.PerRDD2(self, other, "join", lambda a, b, name: a.join(b, num_partitions, name=name))
 
+    @fluent(num_partitions=partitions())
     def left_outer_join(self, other, num_partitions=None):
         """Left outer join of each batch with the same batch of ``other``."""
         return _t.PerRDD2(self, other, "left-outer-join",
                           lambda a, b, name: a.left_outer_join(b, num_partitions, name=name))
 
+    @fluent(num_partitions=partitions())
     def right_outer_join(self, other, num_partitions=None):
         """Right outer join of each batch with the same batch of ``other``."""
         return _t.PerRDD2(self, other, "right-outer-join",
                           lambda a, b, name: a.right_outer_join(b, num_partitions, name=name))
 
+    @fluent(num_partitions=partitions())
     def full_outer_join(self, other, num_partitions=None):
         """Full outer join of each batch with the same batch of ``other``."""
         return _t.PerRDD2(self, other, "full-outer-join",
                           lambda a, b, name: a.full_outer_join(b, num_partitions, name=name))
 
+    @fluent(num_partitions=partitions())
     def cogroup(self, other, num_partitions=None):
         """``(key, ([values here], [values in other]))`` for each key of each batch."""
         return _t.PerRDD2(self, other, "cogroup",
                           lambda a, b, name: a.cogroup(b, num_partitions=num_partitions, name=name))
 
+    @fluent(func=function(("rdd",), ("time", "rdd")))
     def transform(self, func):
         """Apply ``func(rdd)`` or ``func(time, rdd)`` on the driver to build each batch's RDD."""
         return _t.TransformedDStream([self], func)
 
+    @fluent(func=function(("rdd", "other_rdd"), ("time", "rdd", "other_rdd")))
     def transform_with(self, other, func):
         """Apply ``func(rdd, other_rdd)`` or ``func(time, rdd, other_rdd)`` to build each batch."""
         return _t.TransformedDStream([self, other], func)
 
     # windows
+    @fluent()
     def window(self, window_duration, slide_duration=None):
         """All records of the last ``window_duration``, every ``slide_duration`` (default: this slide)."""
         return _w.WindowedDStream(self, window_duration, slide_duration)
 
+    @fluent()
     def count_by_window(self, window_duration, slide_duration=None):
         """The number of records in each window."""
         return self.map(_t.one).reduce_by_window(_t.add, _t.sub, window_duration, slide_duration)
 
+    @fluent(reduce_func=_reduce_fn, inv_reduce_func=_inverse_fn)
     def reduce_by_window(self, reduce_func, inv_reduce_func=None, window_duration=None, slide_duration=None):
         """Each window's records reduced with ``reduce_func`` (incrementally with an inverse)."""
         return _w.reduce_by_window(self, reduce_func, inv_reduce_func, window_duration, slide_duration)
 
+    @fluent(func=_reduce_fn, inv_func=_inverse_fn, num_partitions=partitions(),
+             filter_func=function(("pair",), optional=True))
     def reduce_by_key_and_window(self, func, inv_func=None, window_duration=None, slide_duration=None,
                                  num_partitions=None, filter_func=None):
         """Per-key reduce over a sliding window; with ``inv_func`` it is computed incrementally."""
         return _w.reduce_by_key_and_window(self, func, inv_func, window_duration, slide_duration,
                                            num_partitions, filter_func)
 
+    @fluent(num_partitions=partitions())
     def count_by_value_and_window(self, window_duration, slide_duration=None, num_partitions=None):
         """``(record, count)`` over a sliding window."""
         return self.map(_t.pair_with_one).reduce_by_key_and_window(
             _t.add, _t.sub, window_duration, slide_duration, num_partitions, _t.value_not_zero)
 
+    @fluent(num_partitions=partitions())
     def group_by_key_and_window(self, window_duration, slide_duration=None, num_partitions=None):
         """``(key, [values])`` over a sliding window."""
         return self.window(window_duration, slide_duration).group_by_key(num_partitions)
 
     # state
+    @fluent(update_func=function(("new_values", "last_state")), num_partitions=partitions())
     def update_state_by_key(self, update_func, num_partitions=None, initial_rdd=None):
         """Keep a state per key: ``update_func(new_values, last_state)`` returns the new state or None."""
         return _s.StateDStream(self, update_func, num_partitions, initial_rdd)
 
+    @fluent()
     def map_with_state(self, spec):
         """Map each record with a per-key ``State`` (see :class:`dstreams.StateSpec`)."""
         return _s.MapWithStateDStream(self, spec)
 
     # output operations
+    @fluent(func=function(("rdd",), ("time", "rdd")))
     def foreach_rdd(self, func):
         """Run ``func(rdd)`` or ``func(time, rdd)`` on the driver for every batch (an output operation)."""
         return _o.ForEachDStream(self, func, "foreach_rdd")
 
+    @fluent(num=positive)
     def pprint(self, num: int = 10):
         """Print the first ``num`` records of every batch (an output operation)."""
         return _o.pprint(self, num)
 
+    @fluent()
     def to_kafka(self, topic, producer_params, transactional=False, group_id=None, transactional_id_prefix=None):
         """Write every batch to a Kafka topic (an output operation); see :func:`dstreams.kafka.write`.
 
@@ -432,6 +493,7 @@ class DStream:
         """
         return _o.to_kafka(self, topic, producer_params, transactional, group_id, transactional_id_prefix)
 
+    @fluent(prefix=text)
     def save_as_text_files(self, prefix: str, suffix: str | None = None):
         """Save each batch as text files under ``prefix-TIME_IN_MS[.suffix]`` (an output operation)."""
         return _o.save_as_text_files(self, prefix, suffix)

@@ -1,6 +1,7 @@
 """DStreamGraph: the streams of a context, its inputs and outputs, and job generation per batch."""
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from .._util import fmt_ms
@@ -76,6 +77,19 @@ class DStreamGraph:
                 self.inputs.append(stream)
             self._next_id = getattr(self, "_next_id", 0) + 1
             return self._next_id - 1
+
+    @contextlib.contextmanager
+    def atomic(self):
+        """Within this block, streams are registered all or none: on an error, the streams registered in
+        it are taken out again (a composite operator whose last step refused its arguments)."""
+        with self._lock:
+            before = len(self.streams)
+            try:
+                yield
+            except BaseException:
+                for stream in self.streams[before:]:
+                    self.unregister(stream)
+                raise
 
     def unregister(self, stream) -> None:
         """Forget a stream whose construction failed, so that it cannot break ``start()``."""

@@ -75,15 +75,22 @@ class PerRDD2(DStream):
         return self.fn(a, b, self.rdd_name(t))
 
 
+def context_of(parents, what):
+    """The context of the first of ``parents``, refusing anything but a non-empty list of streams."""
+    if not parents:
+        raise ValueError(f"{what} needs at least one stream")
+    if not isinstance(parents[0], DStream):
+        raise TypeError(f"{what} expected DStreams, got {parents[0]!r} ({type(parents[0]).__name__})")
+    return parents[0].ssc
+
+
 class UnionDStream(DStream):
     """The records of several streams with the same slide, batch by batch."""
 
     op = "union"
 
     def __init__(self, parents):
-        if not parents:
-            raise ValueError("union() needs at least one stream")
-        super().__init__(parents[0].ssc, parents)
+        super().__init__(context_of(parents, "union()"), parents)
         _same_slide(self.dependencies, "union")
 
     def compute(self, t):
@@ -99,7 +106,7 @@ class TransformedDStream(DStream):
     op = "transform"
 
     def __init__(self, parents, func):
-        super().__init__(parents[0].ssc, parents)
+        super().__init__(context_of(parents, "transform()"), parents)
         _same_slide(self.dependencies, "transform")
         self.func = func
 
