@@ -25,11 +25,12 @@ from .sources.kafka.offsets import (
 from .sources.kafka.rdd import KafkaRDD
 from .sources.kafka.sink import producer_pool_stats, write
 from .sources.kafka.stream import DirectKafkaInputDStream
+from .sources.kafka.truncation import OffsetsTruncatedError
 
 
 def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
                          backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=30_000,
-                         on_missing_offsets="error", broker_wait_s=120.0):
+                         on_missing_offsets="error", broker_wait_s=120.0, on_truncation="fail"):
     """A stream of Kafka records with one Dask partition per Kafka partition and no receivers.
 
     Parameters
@@ -64,6 +65,14 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
         When the next offsets to read were already deleted by retention: fail the batch with an error
         naming topic, partition, wanted and earliest offset (default), or skip to the earliest available
         offset with a warning, recording the skip in the batch's ``BatchInfo.input_info`` metadata.
+    on_truncation : "fail" or "reset"
+        When a partition's log ends below the next offset to read (the topic was deleted and recreated, a
+        broker lost its data) or a partition is gone from a topic that still exists: fail the batch with
+        an :class:`OffsetsTruncatedError` naming topic, partition, expected and found offsets (default), or
+        read the partition again from its log start (drop a partition that is gone) with a warning,
+        recording ``{"topic-partition": {"expected": ..., "found": ..., "reset_to": ...}}`` under
+        ``"offset_resets"`` in the batch's ``BatchInfo.input_info`` metadata. A topic missing as a whole
+        is skipped (its batches are empty) until it comes back.
 
     Returns
     -------
@@ -73,7 +82,8 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
     """
     return DirectKafkaInputDStream(ssc, topics, kafka_params, starting_offsets, max_rate_per_partition,
                                    backpressure, initial_rate, min_rate, poll_timeout_ms,
-                                   broker_wait_s=broker_wait_s, on_missing_offsets=on_missing_offsets)
+                                   broker_wait_s=broker_wait_s, on_missing_offsets=on_missing_offsets,
+                                   on_truncation=on_truncation)
 
 
 __all__ = [
@@ -86,6 +96,7 @@ __all__ = [
     "OffsetRange",
     "OffsetsBeyondLogEndError",
     "OffsetsDeletedError",
+    "OffsetsTruncatedError",
     "OffsetsUnavailableError",
     "RecordDeserializationError",
     "consumer_cache_stats",

@@ -19,6 +19,7 @@ from .consumer import DEFAULT_POLL_TIMEOUT_MS
 from .metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError, consumer_config
 from .offsets import OffsetRange
 from .rdd import KafkaRDD
+from .truncation import TRUNCATION_POLICIES, OffsetsTruncatedError, find_truncations
 
 logger = logging.getLogger("dstreams")
 
@@ -31,7 +32,7 @@ class DirectKafkaInputDStream(InputDStream):
 
     def __init__(self, ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
                  backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=DEFAULT_POLL_TIMEOUT_MS,
-                 broker_wait_s=120.0, on_missing_offsets="error"):
+                 broker_wait_s=120.0, on_missing_offsets="error", on_truncation="fail"):
         super().__init__(ssc)
         if on_missing_offsets not in ("error", "earliest"):
             raise KafkaParamsError(
@@ -39,6 +40,12 @@ class DirectKafkaInputDStream(InputDStream):
                 f"available offset with a warning), got {on_missing_offsets!r}"
             )
         self.on_missing_offsets = on_missing_offsets
+        if on_truncation not in TRUNCATION_POLICIES:
+            raise KafkaParamsError(
+                f"on_truncation must be 'fail' (fail the batch naming the partitions) or 'reset' (read them again "
+                f"from their log start, with a warning), got {on_truncation!r}"
+            )
+        self.on_truncation = on_truncation
         self.kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
         consumer_config(self.kafka_params)  # validates now, before start
         self.topics, self.pattern = _topics(topics)
@@ -60,6 +67,7 @@ class DirectKafkaInputDStream(InputDStream):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self.__dict__.setdefault("on_truncation", "fail")  # a checkpoint of an older version
         self.metadata = None
         self.assignment, self.pinned = {}, False
 
@@ -106,6 +114,11 @@ class DirectKafkaInputDStream(InputDStream):
                 delay = min(delay * 2, 5.0)
 
     def latest_offsets(self):
+        """The log end offset of every partition that exists now (new partitions are added to
+        ``current_offsets`` at their log start)."""
+        return self._poll_brokers()[1]
+
+    def _poll_brokers(self):
         def ask():
             parts = self._partitions()
             new = [tp for tp in parts if tp not in self.current_offsets]
@@ -113,9 +126,33 @@ class DirectKafkaInputDStream(InputDStream):
                 start = self.metadata.earliest_offsets(new)
                 logger.info("dstreams: new Kafka partitions %s, reading from their start", new)
                 self.current_offsets.update(start)
-            return self.metadata.latest_offsets(parts)
+            return {tp.topic for tp in parts}, self.metadata.latest_offsets(parts)
 
         return self._with_broker("asking for the latest offsets", ask)
+
+    def check_truncation(self, latest, present_topics) -> dict:
+        """Fail (or, with ``on_truncation='reset'``, reset) partitions whose log no longer reaches the
+        offset to read next; returns the resets, for the batch info."""
+        found = find_truncations(self.current_offsets, latest, present_topics)
+        if not found:
+            return {}
+        if self.on_truncation == "fail":
+            raise OffsetsTruncatedError(self.name, found)
+        gone = [t for t in found if t.found is None]
+        for t in gone:
+            del self.current_offsets[t.topic_partition]
+        cut = [t.topic_partition for t in found if t.found is not None]
+        earliest = self._with_broker("asking for the earliest offsets",
+                                     lambda: self.metadata.earliest_offsets(cut)) if cut else {}
+        resets = {}
+        for t in found:
+            to = earliest.get(t.topic_partition)
+            if to is not None:
+                self.current_offsets[t.topic_partition] = to
+            logger.warning("dstreams: Kafka stream '%s': %s; %s (on_truncation='reset')", self.name, t.describe(),
+                           "dropping the partition" if to is None else f"reading it again from offset {to}")
+            resets[f"{t.topic}-{t.partition}"] = {"expected": t.expected, "found": t.found, "reset_to": to}
+        return resets
 
     def clamp(self, latest: dict) -> dict:
         """Limit each partition's range by ``max_rate_per_partition`` and the backpressure rate."""
@@ -153,19 +190,20 @@ class DirectKafkaInputDStream(InputDStream):
                 "forgotten (older than the remember duration); raise ssc.remember() or checkpoint the "
                 "stream that needs it more often"
             )
-        latest = self.latest_offsets()
-        skipped = self.skip_deleted(latest) if self.on_missing_offsets == "earliest" else {}
+        present_topics, latest = self._poll_brokers()
+        metadata = {}
+        if resets := self.check_truncation(latest, present_topics):
+            metadata["offset_resets"] = resets
+        if self.on_missing_offsets == "earliest" and (skipped := self.skip_deleted(latest)):
+            metadata["skipped_offsets"] = skipped
         until = self.clamp(latest)
         ranges = tuple(
-            OffsetRange(tp.topic, tp.partition, self.current_offsets[tp], max(until[tp], self.current_offsets[tp]))
-            for tp in sorted(until)
+            OffsetRange(tp.topic, tp.partition, self.current_offsets[tp], until[tp]) for tp in sorted(until)
         )
-        self.current_offsets = {r.topic_partition: r.until_offset for r in ranges}
+        # partitions of a missing topic keep their offsets: checked again when the topic comes back
+        self.current_offsets.update((r.topic_partition, r.until_offset) for r in ranges)
         self.batch_ranges[t] = ranges
-        if skipped:
-            self.report(t, sum(r.count() for r in ranges), offsets=ranges, skipped_offsets=skipped)
-        else:
-            self.report(t, sum(r.count() for r in ranges), offsets=ranges)
+        self.report(t, sum(r.count() for r in ranges), offsets=ranges, **metadata)
         return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms, self.ssc.client,
                               self.place(ranges))
 

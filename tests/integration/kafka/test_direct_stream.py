@@ -14,14 +14,7 @@ from dstreams.kafka import (
     consumer_cache_stats,
     create_direct_stream,
 )
-from dstreams.testing import ManualClock, run_batches
-
-
-@pytest.fixture
-def kssc(client):
-    ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
-    yield ssc
-    ssc.stop(stop_client=False)
+from dstreams.testing import run_batches
 
 
 def record_batches(stream):
