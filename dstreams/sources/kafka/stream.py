@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 
 from kafka import TopicPartition
 
@@ -16,6 +17,7 @@ from ...dstream.input import InputDStream
 from ...scheduler.rate import PIDRateEstimator, RateController
 from . import placement
 from .consumer import DEFAULT_POLL_TIMEOUT_MS
+from .deserialization import Reporting, check_policy, drain_reports
 from .metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError, consumer_config
 from .offsets import OffsetRange
 from .rdd import KafkaRDD
@@ -32,7 +34,8 @@ class DirectKafkaInputDStream(InputDStream):
 
     def __init__(self, ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
                  backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=DEFAULT_POLL_TIMEOUT_MS,
-                 broker_wait_s=120.0, on_missing_offsets="error", on_truncation="fail"):
+                 broker_wait_s=120.0, on_missing_offsets="error", on_truncation="fail",
+                 on_deserialization_error="fail"):
         super().__init__(ssc)
         if on_missing_offsets not in ("error", "earliest"):
             raise KafkaParamsError(
@@ -46,6 +49,7 @@ class DirectKafkaInputDStream(InputDStream):
                 f"from their log start, with a warning), got {on_truncation!r}"
             )
         self.on_truncation = on_truncation
+        self.on_deserialization_error = check_policy(on_deserialization_error)
         self.kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
         consumer_config(self.kafka_params)  # validates now, before start
         self.topics, self.pattern = _topics(topics)
@@ -62,14 +66,16 @@ class DirectKafkaInputDStream(InputDStream):
         self.metadata: KafkaMetadata | None = None
         self.assignment: dict[TopicPartition, str] = {}  # the worker that reads each partition
         self.pinned = False  # whether reads are placed on workers (see .placement)
+        self.report_queue: str | None = None  # the Dask Queue read tasks report records left out to
 
-    _transient = InputDStream._transient + ("metadata", "assignment", "pinned")
+    _transient = InputDStream._transient + ("metadata", "assignment", "pinned", "report_queue")
 
     def __setstate__(self, state):
         super().__setstate__(state)
         self.__dict__.setdefault("on_truncation", "fail")  # a checkpoint of an older version
         self.metadata = None
-        self.assignment, self.pinned = {}, False
+        self.assignment, self.pinned, self.report_queue = {}, False, None
+        self.__dict__.setdefault("on_deserialization_error", "fail")
 
     def checkpoint_data(self):
         return {
@@ -80,6 +86,7 @@ class DirectKafkaInputDStream(InputDStream):
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
         self.pinned = placement.register(self.ssc.client)
+        self.report_queue = f"dstreams-kafka-left-out-{uuid.uuid4().hex}"
         self.metadata = KafkaMetadata(self.kafka_params)
         if self.current_offsets is None:
             parts = self._partitions()
@@ -182,8 +189,7 @@ class DirectKafkaInputDStream(InputDStream):
         if t in self.batch_ranges:  # a batch restored from a checkpoint: read exactly what it read before
             ranges = self.batch_ranges[t]
             self.report(t, sum(r.count() for r in ranges), offsets=ranges)
-            return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms,
-                                  self.ssc.client, self.place(ranges))
+            return self._rdd(t, ranges)
         if self.batch_ranges and t < max(self.batch_ranges):
             raise RuntimeError(
                 f"Kafka stream '{self.name}' has no offset ranges for the past batch {t} ms: it was "
@@ -204,8 +210,21 @@ class DirectKafkaInputDStream(InputDStream):
         self.current_offsets.update((r.topic_partition, r.until_offset) for r in ranges)
         self.batch_ranges[t] = ranges
         self.report(t, sum(r.count() for r in ranges), offsets=ranges, **metadata)
+        return self._rdd(t, ranges)
+
+    def _rdd(self, t, ranges):
+        reporting = Reporting(self.report_queue, t) if self.on_deserialization_error != "fail" else None
         return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms, self.ssc.client,
-                              self.place(ranges))
+                              self.place(ranges), self.on_deserialization_error, reporting)
+
+    def batch_jobs_done(self, t):
+        """Record in batch ``t``'s info the records its read tasks left out (``on_deserialization_error``)."""
+        if self.on_deserialization_error == "fail" or self.report_queue is None:
+            return
+        left_out = drain_reports(self.ssc.client, self.report_queue, t, self.name)
+        info = self.reported(t)
+        if left_out is not None and info is not None:
+            info.metadata["deserialization_errors"] = left_out
 
     def place(self, ranges) -> list[str] | None:
         """The worker that should read each range (see :mod:`.placement`), or None to let Dask choose."""
