@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 
 from kafka import TopicPartition
 
@@ -17,10 +18,11 @@ from ...dstream.input import InputDStream
 from ...scheduler.rate import PIDRateEstimator, RateController
 from . import placement
 from .consumer import DEFAULT_POLL_TIMEOUT_MS
-from .deserialization import Reporting, check_policy, drain_reports
+from .deserialization import Reporting, as_deserializer, check_policy, drain_reports
 from .metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError, consumer_config
 from .offsets import OffsetRange
 from .rdd import KafkaRDD
+from .settings import check_flag, check_positive_int, check_rate, check_seconds, check_topic_name
 from .truncation import TRUNCATION_POLICIES, OffsetsTruncatedError, find_truncations
 
 logger = logging.getLogger("dstreams")
@@ -36,30 +38,37 @@ class DirectKafkaInputDStream(InputDStream):
                  backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=DEFAULT_POLL_TIMEOUT_MS,
                  broker_wait_s=120.0, on_missing_offsets="error", on_truncation="fail",
                  on_deserialization_error="fail"):
-        super().__init__(ssc)
+        # every argument is checked before the stream joins the context's graph
         if on_missing_offsets not in ("error", "earliest"):
             raise KafkaParamsError(
                 f"on_missing_offsets must be 'error' (fail the batch) or 'earliest' (skip to the earliest "
                 f"available offset with a warning), got {on_missing_offsets!r}"
             )
-        self.on_missing_offsets = on_missing_offsets
         if on_truncation not in TRUNCATION_POLICIES:
             raise KafkaParamsError(
                 f"on_truncation must be 'fail' (fail the batch naming the partitions) or 'reset' (read them again "
                 f"from their log start, with a warning), got {on_truncation!r}"
             )
-        self.on_truncation = on_truncation
-        self.on_deserialization_error = check_policy(on_deserialization_error)
-        self.kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
-        consumer_config(self.kafka_params)  # validates now, before start
+        kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
+        consumer_config(kafka_params)
+        for field in ("key", "value"):
+            as_deserializer(field, kafka_params.get(f"{field}_deserializer"))
+        checked = {
+            "on_missing_offsets": on_missing_offsets,
+            "on_truncation": on_truncation,
+            "on_deserialization_error": check_policy(on_deserialization_error),
+            "kafka_params": kafka_params,
+            "starting_offsets": starting_offsets,
+            "max_rate_per_partition": check_rate(max_rate_per_partition, "max_rate_per_partition"),
+            "initial_rate": check_rate(initial_rate, "initial_rate"),
+            "backpressure": check_flag(backpressure, "backpressure"),
+            "min_rate": check_rate(min_rate, "min_rate", optional=False),
+            "poll_timeout_ms": check_positive_int(poll_timeout_ms, "poll_timeout_ms", "milliseconds", 30_000),
+            "broker_wait_s": check_seconds(broker_wait_s, "broker_wait_s", 120),
+        }
         self.topics, self.pattern = _topics(topics)
-        self.starting_offsets = starting_offsets
-        self.max_rate_per_partition = _positive_or_none(max_rate_per_partition, "max_rate_per_partition")
-        self.initial_rate = _positive_or_none(initial_rate, "initial_rate")
-        self.backpressure = bool(backpressure)
-        self.min_rate = min_rate
-        self.poll_timeout_ms = int(poll_timeout_ms)
-        self.broker_wait_s = broker_wait_s
+        super().__init__(ssc)
+        self.__dict__.update(checked)
         self.rate_limit: float | None = None  # records/s for the whole stream, set by backpressure
         self.current_offsets: dict[TopicPartition, int] | None = None
         self.batch_ranges: dict[int, tuple[OffsetRange, ...]] = {}
@@ -276,23 +285,17 @@ class DirectKafkaInputDStream(InputDStream):
 def _topics(topics):
     if isinstance(topics, re.Pattern):
         return None, topics
-    if isinstance(topics, str):
-        return [topics], None
-    try:
-        names = list(topics)
-    except TypeError:
-        names = None
-    if not names or not all(isinstance(t, str) and t for t in names):
+    names = [topics] if isinstance(topics, str) else None
+    if names is None and not isinstance(topics, (bytes, Mapping)):
+        try:
+            names = list(topics)
+        except TypeError:
+            names = None
+    if not names:
         raise KafkaParamsError(
-            f"topics must be a non-empty list of topic names or a compiled regex (re.compile('events-.*')), "
-            f"got {topics!r}"
+            f"topics must be a topic name, a non-empty list of topic names or a compiled regex "
+            f"(re.compile('events-.*')), got {topics!r}"
         )
+    for name in names:
+        check_topic_name(name, "each of topics")
     return names, None
-
-
-def _positive_or_none(value, what):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise KafkaParamsError(f"{what} must be a positive number of records per second or None, got {value!r}")
-    return float(value)

@@ -230,7 +230,7 @@ def test_bad_params_are_refused_when_the_stream_is_made(kssc, params, message):
 def test_bad_topics_and_rates_are_refused(kssc, kafka_params):
     with pytest.raises(KafkaParamsError, match="non-empty list of topic names or a compiled regex"):
         create_direct_stream(kssc, [], kafka_params)
-    with pytest.raises(KafkaParamsError, match="max_rate_per_partition must be a positive number"):
+    with pytest.raises(KafkaParamsError, match="max_rate_per_partition must be a positive, finite number"):
         create_direct_stream(kssc, ["t"], kafka_params, max_rate_per_partition=0)
 
 
