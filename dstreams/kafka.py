@@ -13,7 +13,8 @@ Examples
 """
 from __future__ import annotations
 
-from .sources.kafka.consumer import RecordDeserializationError, consumer_cache_stats
+from .sources.kafka.consumer import consumer_cache_stats
+from .sources.kafka.deserialization import DeadLetter, RecordDeserializationError
 from .sources.kafka.metadata import KafkaCommitError, KafkaParamsError, KafkaUnavailableError
 from .sources.kafka.offsets import (
     KafkaSourceError,
@@ -25,11 +26,13 @@ from .sources.kafka.offsets import (
 from .sources.kafka.rdd import KafkaRDD
 from .sources.kafka.sink import producer_pool_stats, write
 from .sources.kafka.stream import DirectKafkaInputDStream
+from .sources.kafka.truncation import OffsetsTruncatedError
 
 
 def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
                          backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=30_000,
-                         on_missing_offsets="error", broker_wait_s=120.0):
+                         on_missing_offsets="error", broker_wait_s=120.0, on_truncation="fail",
+                         on_deserialization_error="fail"):
     """A stream of Kafka records with one Dask partition per Kafka partition and no receivers.
 
     Parameters
@@ -64,6 +67,20 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
         When the next offsets to read were already deleted by retention: fail the batch with an error
         naming topic, partition, wanted and earliest offset (default), or skip to the earliest available
         offset with a warning, recording the skip in the batch's ``BatchInfo.input_info`` metadata.
+    on_truncation : "fail" or "reset"
+        When a partition's log ends below the next offset to read (the topic was deleted and recreated, a
+        broker lost its data) or a partition is gone from a topic that still exists: fail the batch with
+        an :class:`OffsetsTruncatedError` naming topic, partition, expected and found offsets (default), or
+        read the partition again from its log start (drop a partition that is gone) with a warning,
+        recording ``{"topic-partition": {"expected": ..., "found": ..., "reset_to": ...}}`` under
+        ``"offset_resets"`` in the batch's ``BatchInfo.input_info`` metadata. A topic missing as a whole
+        is skipped (its batches are empty) until it comes back.
+    on_deserialization_error : "fail", "skip" or DeadLetter
+        When ``key_deserializer`` / ``value_deserializer`` raises on a record: fail the batch with a
+        :class:`RecordDeserializationError` naming topic, partition and offset (default); leave the record
+        out of the batch (``"skip"``); or write it, raw, to a dead-letter topic and leave it out
+        (``DeadLetter("topic")``). Records left out are logged on the worker and counted in the batch's
+        ``BatchInfo.input_info`` metadata under ``"deserialization_errors"``.
 
     Returns
     -------
@@ -73,10 +90,12 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
     """
     return DirectKafkaInputDStream(ssc, topics, kafka_params, starting_offsets, max_rate_per_partition,
                                    backpressure, initial_rate, min_rate, poll_timeout_ms,
-                                   broker_wait_s=broker_wait_s, on_missing_offsets=on_missing_offsets)
+                                   broker_wait_s=broker_wait_s, on_missing_offsets=on_missing_offsets,
+                                   on_truncation=on_truncation, on_deserialization_error=on_deserialization_error)
 
 
 __all__ = [
+    "DeadLetter",
     "DirectKafkaInputDStream",
     "KafkaCommitError",
     "KafkaParamsError",
@@ -86,6 +105,7 @@ __all__ = [
     "OffsetRange",
     "OffsetsBeyondLogEndError",
     "OffsetsDeletedError",
+    "OffsetsTruncatedError",
     "OffsetsUnavailableError",
     "RecordDeserializationError",
     "consumer_cache_stats",

@@ -226,7 +226,7 @@ class RDD:
         if num_partitions is None:
             if self.partitioner is not None:
                 return self.partitioner
-            num_partitions = self.npartitions
+            num_partitions = max(1, self.npartitions)  # a batch with no partitions shuffles into one
         return _shuffle.HashPartitioner(num_partitions)
 
     # -- transformations -------------------------------------------------------------------

@@ -158,6 +158,11 @@ class DStreamGraph:
                 jobs.append(job)
         return jobs
 
+    def batch_jobs_done(self, t: int) -> None:
+        """Tell the sources that the jobs of batch ``t`` ran (before listeners hear it completed)."""
+        for inp in self.inputs:
+            inp.batch_jobs_done(t)
+
     def clear_metadata(self, t: int) -> None:
         for out in self.outputs:
             out.clear_metadata(t)

@@ -27,9 +27,17 @@ class InputDStream(DStream):
         """Record how many records (and what metadata) this source put in the batch of ``time_ms``."""
         self.ssc._input_info.report(time_ms, self.id, StreamInputInfo(self.id, num_records, metadata))
 
+    def reported(self, time_ms: int) -> StreamInputInfo | None:
+        """What this source reported for the batch of ``time_ms`` (None once the batch is cleaned up)."""
+        return self.ssc._input_info.get(time_ms).get(self.id)
+
     def checkpoint_data(self) -> dict:
         """JSON-able metadata of the batches this source remembers, written beside each checkpoint."""
         return {}
+
+    def batch_jobs_done(self, time_ms: int) -> None:
+        """Called when the jobs of batch ``time_ms`` ran, before listeners are told the batch completed:
+        a source may add to the batch's input info what only its tasks know."""
 
     def start(self) -> None:
         """Called when the context starts (and again after recovery from a checkpoint)."""

@@ -68,8 +68,20 @@ def save_as_text_files(stream, prefix, suffix):
 
 
 def to_kafka(stream, topic, producer_params, transactional, group_id, transactional_id_prefix):
-    from ..sources.kafka import sink
+    from ..sources.kafka import settings, sink
 
+    settings.check_topic_name(topic, "to_kafka() topic")
+    sink._producer_config(producer_params)
+    settings.check_flag(transactional, "to_kafka() transactional")
+    for what, value in (("group_id", group_id), ("transactional_id_prefix", transactional_id_prefix)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"to_kafka() {what} must be a non-empty string or None, got {value!r}")
+        if value is not None and not transactional:
+            raise ValueError(f"to_kafka() {what}={value!r} is only used with transactional=True; pass "
+                             f"transactional=True, or leave {what} out")
+    if transactional and group_id is None:
+        raise ValueError("to_kafka(transactional=True) needs group_id: the consumer group whose offsets each "
+                         "transaction commits (the group_id of the direct stream), e.g. group_id='wordcount'")
     sources = _kafka_sources(stream)
 
     def write(time, rdd):

@@ -43,7 +43,7 @@ class _StatefulBase(DStream):
         self._require_checkpoint_dir(f"{self.op}: it keeps state across batches")
 
     def _partitions(self, *rdds):
-        return self.num_partitions or max(r.npartitions for r in rdds if r is not None)
+        return self.num_partitions or max(1, *(r.npartitions for r in rdds if r is not None))
 
     def previous_state(self, t):
         prev_t = t - self.slide_ms

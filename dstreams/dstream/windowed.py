@@ -129,7 +129,7 @@ class ReducedWindowedDStream(_WindowBase):
             prev = RDD.empty(self.ssc.client, name=f"{name}-noprev")
         inputs = [prev] + old + new
         # cogroup of all inputs, then fold into (prev, old values, new values) per key
-        n = self.num_partitions or max(r.npartitions for r in inputs)
+        n = self.num_partitions or max(1, *(r.npartitions for r in inputs))
         grouped = inputs[0].cogroup(*inputs[1:], num_partitions=n, name=f"{name}-cogroup")
         n_old = len(old)
         merged = grouped.map_values(functools.partial(_split_groups, n_old), name=f"{name}-split")

@@ -1,6 +1,7 @@
 """JobGenerator: one event loop over a closed set of events, driven by a timer on an injected clock."""
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -87,7 +88,7 @@ class JobGenerator:
         infos = self.input_info.get(t)
         info = BatchInfo(t, self.clock.time_ms(), sum(i.num_records for i in infos.values()), infos)
         self._checkpoint()
-        self.jobs.submit(JobSet(t, jobs, info))
+        self.jobs.submit(JobSet(t, jobs, info, functools.partial(self.graph.batch_jobs_done, t)))
 
     def _checkpoint(self) -> None:
         if self.checkpointer is not None and self.last_generated is not None:

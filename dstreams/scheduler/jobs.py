@@ -1,12 +1,15 @@
 """JobScheduler: runs each batch's jobs on the driver, in batch order, and records what happened."""
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import traceback
 
 from .._util import ms_to_datetime
 from ..listener import BatchInfo, OutputOperationInfo
+
+logger = logging.getLogger("dstreams")
 
 
 class StreamingError(RuntimeError):
@@ -28,8 +31,9 @@ class BatchFailedError(StreamingError):
 class JobSet:
     """The jobs of one batch time and that batch's record."""
 
-    def __init__(self, time_ms, jobs, info: BatchInfo):
+    def __init__(self, time_ms, jobs, info: BatchInfo, on_jobs_done=None):
         self.time_ms, self.jobs, self.info = time_ms, jobs, info
+        self.on_jobs_done = on_jobs_done  # called after the jobs ran, before on_batch_completed
 
 
 class JobScheduler:
@@ -103,6 +107,11 @@ class JobScheduler:
             op.end_time_ms = self.clock.time_ms()
             self.bus.post("on_output_operation_completed", op)
         info.processing_end_time_ms = self.clock.time_ms()
+        if job_set.on_jobs_done is not None:
+            try:
+                job_set.on_jobs_done()
+            except Exception:
+                logger.exception("dstreams: completing the input info of batch %d ms failed", job_set.time_ms)
         self.bus.post("on_batch_completed", info)
         if failure is not None:
             self._fail(failure)

@@ -38,11 +38,11 @@ from typing import Any
 import kafka.errors as kerrors
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.serializer import Deserializer
 
 from ..._util import Records
 from . import decoder
-from .metadata import KafkaParamsError, KafkaUnavailableError, consumer_config, open_consumer, unavailable
+from .deserialization import RecordDeserializationError, Reporting, as_deserializer, deserialize_range
+from .metadata import KafkaUnavailableError, consumer_config, open_consumer, unavailable
 from .offsets import KafkaSourceError, OffsetRange, OffsetsBeyondLogEndError, OffsetsDeletedError
 
 __all__ = [
@@ -59,31 +59,6 @@ DEFAULT_POLL_TIMEOUT_MS = 30_000
 
 _POLL_SLICE_MS = 100  # one poll() call; the position is checked between calls
 _LOOKUP_TIMEOUT_MS = 5_000  # offset lookups made to explain an error
-
-
-class RecordDeserializationError(KafkaSourceError):
-    """The user's key or value deserializer failed on a record.
-
-    Attributes
-    ----------
-    topic, partition, offset
-        Where the record is.
-    field : str
-        ``"key"`` or ``"value"``.
-    """
-
-    def __init__(self, record: ConsumerRecord, field: str, deserializer: Any, cause: BaseException):
-        name = getattr(deserializer, "__qualname__", None) or type(deserializer).__qualname__
-        super().__init__(
-            f"{field}_deserializer {name} failed on the record at offset {record.offset} of "
-            f"{record.topic}-{record.partition}: {type(cause).__name__}: {cause}. Fix the "
-            f"deserializer (or make it tolerate such records), or skip the record by starting "
-            f"after offset {record.offset}."
-        )
-        self.topic = record.topic
-        self.partition = record.partition
-        self.offset = record.offset
-        self.field = field
 
 
 # --------------------------------------------------------------------------- cache
@@ -214,8 +189,8 @@ if hasattr(os, "register_at_fork"):
 
 def _reader_config(kafka_params: Mapping[str, Any]) -> tuple[dict, str | None, Callable | None, Callable | None]:
     config = consumer_config(kafka_params)
-    key_deserializer = _as_deserializer("key", config.pop("key_deserializer", None))
-    value_deserializer = _as_deserializer("value", config.pop("value_deserializer", None))
+    key_deserializer = as_deserializer("key", config.pop("key_deserializer", None))
+    value_deserializer = as_deserializer("value", config.pop("value_deserializer", None))
     group_id = config.pop("group_id", None)
     config.pop("group_instance_id", None)
     config["auto_offset_reset"] = "none"
@@ -316,6 +291,8 @@ def read_range(
     kafka_params: Mapping[str, Any],
     offset_range: OffsetRange,
     poll_timeout_ms: int = DEFAULT_POLL_TIMEOUT_MS,
+    on_deserialization_error: Any = "fail",
+    reporting: Reporting | None = None,
 ) -> list[ConsumerRecord]:
     """Read exactly the records of ``[from_offset, until_offset)`` of one partition.
 
@@ -337,6 +314,10 @@ def read_range(
     poll_timeout_ms : int, optional
         How long to wait for the next record before giving up (also the
         connect deadline for a new consumer).
+    on_deserialization_error : "fail", "skip" or DeadLetter, optional
+        What to do with a record a deserializer fails on (see :mod:`.deserialization`).
+    reporting : Reporting, optional
+        Where to report the records left out (the driver counts them in the batch info).
 
     Returns
     -------
@@ -352,7 +333,8 @@ def read_range(
         If the records up to ``until_offset`` did not arrive within
         ``poll_timeout_ms`` (names the log end).
     RecordDeserializationError
-        If a deserializer raised (names the record's offset).
+        If a deserializer raised (names the record's offset), unless ``on_deserialization_error`` says
+        to skip or dead-letter such records.
     KafkaUnavailableError
         If the brokers could not be reached.
     KafkaParamsError
@@ -374,7 +356,8 @@ def read_range(
         records = _read(consumer, config, offset_range, poll_timeout_ms)
     if key_deserializer is None and value_deserializer is None:
         return records
-    return Records([_deserialize(r, key_deserializer, value_deserializer) for r in records])
+    return Records(deserialize_range(records, key_deserializer, value_deserializer, offset_range,
+                                     on_deserialization_error, kafka_params, reporting))
 
 
 def _read(consumer: KafkaConsumer, config: dict, r: OffsetRange, poll_timeout_ms: int) -> list[ConsumerRecord]:
@@ -413,42 +396,3 @@ def _lookup(consumer: KafkaConsumer, config: dict, tp: TopicPartition, which: st
     except (kerrors.RetriableError, OSError) as exc:
         doing = f"looking up the {which} offset of {tp.topic}-{tp.partition}"
         raise KafkaUnavailableError(unavailable(config, doing, _LOOKUP_TIMEOUT_MS)) from exc
-
-
-# --------------------------------------------------------------------------- deserializing
-
-
-def _as_deserializer(field: str, d: Any) -> Callable | None:
-    """The user's deserializer as ``f(topic, headers, data)``, or ``None``."""
-    if d is None:
-        return None
-    if isinstance(d, Deserializer):
-
-        def fn(topic, headers, data):
-            return d.deserialize(topic, headers, data)
-    elif callable(d):
-
-        def fn(topic, headers, data):
-            return d(data)
-    else:
-        raise KafkaParamsError(
-            f"{field}_deserializer must be a callable taking bytes or a kafka.serializer.Deserializer, got {d!r}"
-        )
-    fn.user_deserializer = d  # for error messages
-    return fn
-
-
-def _deserialize(record: ConsumerRecord, kd: Callable | None, vd: Callable | None) -> ConsumerRecord:
-    changes = {}
-    for name, fn in (("key", kd), ("value", vd)):
-        if fn is None:
-            continue
-        try:
-            changes[name] = fn(record.topic, record.headers, getattr(record, name))
-        except Exception as exc:
-            raise RecordDeserializationError(record, name, _user(fn), exc) from exc
-    return record._replace(**changes)
-
-
-def _user(fn: Callable) -> Any:
-    return getattr(fn, "user_deserializer", fn)

@@ -74,7 +74,8 @@ def consumer_config(kafka_params: Mapping[str, Any]) -> dict[str, Any]:
     ------
     KafkaParamsError
         If ``bootstrap_servers`` is missing, a key is not a kafka-python
-        consumer setting (Java-style dotted names get a suggestion), or
+        consumer setting (Java-style dotted names get a suggestion), a value
+        is not one the setting takes (``security_protocol="BOGUS"``), or
         ``enable_auto_commit`` is true.
 
     Examples
@@ -103,7 +104,7 @@ def consumer_config(kafka_params: Mapping[str, Any]) -> dict[str, Any]:
             f"unknown kafka_params {', '.join(hints)}; kafka_params are passed to kafka-python's "
             f"KafkaConsumer, whose settings use underscores (bootstrap_servers, group_id, ...)"
         )
-    if not config.get("bootstrap_servers"):
+    if "bootstrap_servers" not in config:  # its value is checked below
         raise KafkaParamsError(
             "kafka_params has no 'bootstrap_servers'; set it to the brokers to contact, "
             "e.g. {'bootstrap_servers': 'localhost:9092'}"
@@ -115,6 +116,9 @@ def consumer_config(kafka_params: Mapping[str, Any]) -> dict[str, Any]:
             "records done before the batch is processed. Remove enable_auto_commit (it is always "
             "off) and commit after a batch succeeds with KafkaMetadata.commit / commit_async."
         )
+    from .settings import check_client_values
+
+    check_client_values(config, KafkaConsumer.DEFAULT_CONFIG, "kafka_params")
     config["enable_auto_commit"] = False
     return config
 

@@ -21,11 +21,14 @@ class KafkaRDD(RDD):
         self._narrow_ranges = self._offset_ranges
 
     @classmethod
-    def build(cls, name, kafka_params, offset_ranges, poll_timeout_ms, client, workers=None):
+    def build(cls, name, kafka_params, offset_ranges, poll_timeout_ms, client, workers=None,
+              on_deserialization_error="fail", reporting=None):
         """The RDD reading ``offset_ranges``; ``workers[i]``, when given, is the worker that should read
-        range ``i`` (another one may, if it is gone): see :mod:`.placement`."""
+        range ``i`` (another one may, if it is gone): see :mod:`.placement`. ``on_deserialization_error``
+        and ``reporting`` go to :func:`.consumer.read_range`."""
         layer = {
-            (name, i): Task((name, i), read_range, kafka_params, r, poll_timeout_ms)
+            (name, i): Task((name, i), read_range, kafka_params, r, poll_timeout_ms, on_deserialization_error,
+                            reporting)
             for i, r in enumerate(offset_ranges)
         }
         annotations = None

@@ -46,6 +46,9 @@ def _producer_config(params: Mapping[str, Any]) -> dict:
             "do not set transactional_id in producer_params: with transactional=True dstreams derives a stable "
             "id per sink and partition from transactional_id_prefix"
         )
+    from .settings import check_client_values
+
+    check_client_values(config, KafkaProducer.DEFAULT_CONFIG, "producer_params")
     return config
 
 

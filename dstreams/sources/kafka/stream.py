@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
+from collections.abc import Mapping
 
 from kafka import TopicPartition
 
@@ -16,9 +18,12 @@ from ...dstream.input import InputDStream
 from ...scheduler.rate import PIDRateEstimator, RateController
 from . import placement
 from .consumer import DEFAULT_POLL_TIMEOUT_MS
+from .deserialization import Reporting, as_deserializer, check_policy, drain_reports
 from .metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError, consumer_config
 from .offsets import OffsetRange
 from .rdd import KafkaRDD
+from .settings import check_flag, check_positive_int, check_rate, check_seconds, check_topic_name
+from .truncation import TRUNCATION_POLICIES, OffsetsTruncatedError, find_truncations
 
 logger = logging.getLogger("dstreams")
 
@@ -31,37 +36,55 @@ class DirectKafkaInputDStream(InputDStream):
 
     def __init__(self, ssc, topics, kafka_params, starting_offsets=None, max_rate_per_partition=None,
                  backpressure=False, initial_rate=None, min_rate=100.0, poll_timeout_ms=DEFAULT_POLL_TIMEOUT_MS,
-                 broker_wait_s=120.0, on_missing_offsets="error"):
-        super().__init__(ssc)
+                 broker_wait_s=120.0, on_missing_offsets="error", on_truncation="fail",
+                 on_deserialization_error="fail"):
+        # every argument is checked before the stream joins the context's graph
         if on_missing_offsets not in ("error", "earliest"):
             raise KafkaParamsError(
                 f"on_missing_offsets must be 'error' (fail the batch) or 'earliest' (skip to the earliest "
                 f"available offset with a warning), got {on_missing_offsets!r}"
             )
-        self.on_missing_offsets = on_missing_offsets
-        self.kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
-        consumer_config(self.kafka_params)  # validates now, before start
+        if on_truncation not in TRUNCATION_POLICIES:
+            raise KafkaParamsError(
+                f"on_truncation must be 'fail' (fail the batch naming the partitions) or 'reset' (read them again "
+                f"from their log start, with a warning), got {on_truncation!r}"
+            )
+        kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
+        consumer_config(kafka_params)
+        for field in ("key", "value"):
+            as_deserializer(field, kafka_params.get(f"{field}_deserializer"))
+        checked = {
+            "on_missing_offsets": on_missing_offsets,
+            "on_truncation": on_truncation,
+            "on_deserialization_error": check_policy(on_deserialization_error),
+            "kafka_params": kafka_params,
+            "starting_offsets": starting_offsets,
+            "max_rate_per_partition": check_rate(max_rate_per_partition, "max_rate_per_partition"),
+            "initial_rate": check_rate(initial_rate, "initial_rate"),
+            "backpressure": check_flag(backpressure, "backpressure"),
+            "min_rate": check_rate(min_rate, "min_rate", optional=False),
+            "poll_timeout_ms": check_positive_int(poll_timeout_ms, "poll_timeout_ms", "milliseconds", 30_000),
+            "broker_wait_s": check_seconds(broker_wait_s, "broker_wait_s", 120),
+        }
         self.topics, self.pattern = _topics(topics)
-        self.starting_offsets = starting_offsets
-        self.max_rate_per_partition = _positive_or_none(max_rate_per_partition, "max_rate_per_partition")
-        self.initial_rate = _positive_or_none(initial_rate, "initial_rate")
-        self.backpressure = bool(backpressure)
-        self.min_rate = min_rate
-        self.poll_timeout_ms = int(poll_timeout_ms)
-        self.broker_wait_s = broker_wait_s
+        super().__init__(ssc)
+        self.__dict__.update(checked)
         self.rate_limit: float | None = None  # records/s for the whole stream, set by backpressure
         self.current_offsets: dict[TopicPartition, int] | None = None
         self.batch_ranges: dict[int, tuple[OffsetRange, ...]] = {}
         self.metadata: KafkaMetadata | None = None
         self.assignment: dict[TopicPartition, str] = {}  # the worker that reads each partition
         self.pinned = False  # whether reads are placed on workers (see .placement)
+        self.report_queue: str | None = None  # the Dask Queue read tasks report records left out to
 
-    _transient = InputDStream._transient + ("metadata", "assignment", "pinned")
+    _transient = InputDStream._transient + ("metadata", "assignment", "pinned", "report_queue")
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self.__dict__.setdefault("on_truncation", "fail")  # a checkpoint of an older version
         self.metadata = None
-        self.assignment, self.pinned = {}, False
+        self.assignment, self.pinned, self.report_queue = {}, False, None
+        self.__dict__.setdefault("on_deserialization_error", "fail")
 
     def checkpoint_data(self):
         return {
@@ -72,6 +95,7 @@ class DirectKafkaInputDStream(InputDStream):
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
         self.pinned = placement.register(self.ssc.client)
+        self.report_queue = f"dstreams-kafka-left-out-{uuid.uuid4().hex}"
         self.metadata = KafkaMetadata(self.kafka_params)
         if self.current_offsets is None:
             parts = self._partitions()
@@ -106,6 +130,11 @@ class DirectKafkaInputDStream(InputDStream):
                 delay = min(delay * 2, 5.0)
 
     def latest_offsets(self):
+        """The log end offset of every partition that exists now (new partitions are added to
+        ``current_offsets`` at their log start)."""
+        return self._poll_brokers()[1]
+
+    def _poll_brokers(self):
         def ask():
             parts = self._partitions()
             new = [tp for tp in parts if tp not in self.current_offsets]
@@ -113,9 +142,33 @@ class DirectKafkaInputDStream(InputDStream):
                 start = self.metadata.earliest_offsets(new)
                 logger.info("dstreams: new Kafka partitions %s, reading from their start", new)
                 self.current_offsets.update(start)
-            return self.metadata.latest_offsets(parts)
+            return {tp.topic for tp in parts}, self.metadata.latest_offsets(parts)
 
         return self._with_broker("asking for the latest offsets", ask)
+
+    def check_truncation(self, latest, present_topics) -> dict:
+        """Fail (or, with ``on_truncation='reset'``, reset) partitions whose log no longer reaches the
+        offset to read next; returns the resets, for the batch info."""
+        found = find_truncations(self.current_offsets, latest, present_topics)
+        if not found:
+            return {}
+        if self.on_truncation == "fail":
+            raise OffsetsTruncatedError(self.name, found)
+        gone = [t for t in found if t.found is None]
+        for t in gone:
+            del self.current_offsets[t.topic_partition]
+        cut = [t.topic_partition for t in found if t.found is not None]
+        earliest = self._with_broker("asking for the earliest offsets",
+                                     lambda: self.metadata.earliest_offsets(cut)) if cut else {}
+        resets = {}
+        for t in found:
+            to = earliest.get(t.topic_partition)
+            if to is not None:
+                self.current_offsets[t.topic_partition] = to
+            logger.warning("dstreams: Kafka stream '%s': %s; %s (on_truncation='reset')", self.name, t.describe(),
+                           "dropping the partition" if to is None else f"reading it again from offset {to}")
+            resets[f"{t.topic}-{t.partition}"] = {"expected": t.expected, "found": t.found, "reset_to": to}
+        return resets
 
     def clamp(self, latest: dict) -> dict:
         """Limit each partition's range by ``max_rate_per_partition`` and the backpressure rate."""
@@ -145,29 +198,42 @@ class DirectKafkaInputDStream(InputDStream):
         if t in self.batch_ranges:  # a batch restored from a checkpoint: read exactly what it read before
             ranges = self.batch_ranges[t]
             self.report(t, sum(r.count() for r in ranges), offsets=ranges)
-            return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms,
-                                  self.ssc.client, self.place(ranges))
+            return self._rdd(t, ranges)
         if self.batch_ranges and t < max(self.batch_ranges):
             raise RuntimeError(
                 f"Kafka stream '{self.name}' has no offset ranges for the past batch {t} ms: it was "
                 "forgotten (older than the remember duration); raise ssc.remember() or checkpoint the "
                 "stream that needs it more often"
             )
-        latest = self.latest_offsets()
-        skipped = self.skip_deleted(latest) if self.on_missing_offsets == "earliest" else {}
+        present_topics, latest = self._poll_brokers()
+        metadata = {}
+        if resets := self.check_truncation(latest, present_topics):
+            metadata["offset_resets"] = resets
+        if self.on_missing_offsets == "earliest" and (skipped := self.skip_deleted(latest)):
+            metadata["skipped_offsets"] = skipped
         until = self.clamp(latest)
         ranges = tuple(
-            OffsetRange(tp.topic, tp.partition, self.current_offsets[tp], max(until[tp], self.current_offsets[tp]))
-            for tp in sorted(until)
+            OffsetRange(tp.topic, tp.partition, self.current_offsets[tp], until[tp]) for tp in sorted(until)
         )
-        self.current_offsets = {r.topic_partition: r.until_offset for r in ranges}
+        # partitions of a missing topic keep their offsets: checked again when the topic comes back
+        self.current_offsets.update((r.topic_partition, r.until_offset) for r in ranges)
         self.batch_ranges[t] = ranges
-        if skipped:
-            self.report(t, sum(r.count() for r in ranges), offsets=ranges, skipped_offsets=skipped)
-        else:
-            self.report(t, sum(r.count() for r in ranges), offsets=ranges)
+        self.report(t, sum(r.count() for r in ranges), offsets=ranges, **metadata)
+        return self._rdd(t, ranges)
+
+    def _rdd(self, t, ranges):
+        reporting = Reporting(self.report_queue, t) if self.on_deserialization_error != "fail" else None
         return KafkaRDD.build(self.rdd_name(t), self.kafka_params, ranges, self.poll_timeout_ms, self.ssc.client,
-                              self.place(ranges))
+                              self.place(ranges), self.on_deserialization_error, reporting)
+
+    def batch_jobs_done(self, t):
+        """Record in batch ``t``'s info the records its read tasks left out (``on_deserialization_error``)."""
+        if self.on_deserialization_error == "fail" or self.report_queue is None:
+            return
+        left_out = drain_reports(self.ssc.client, self.report_queue, t, self.name)
+        info = self.reported(t)
+        if left_out is not None and info is not None:
+            info.metadata["deserialization_errors"] = left_out
 
     def place(self, ranges) -> list[str] | None:
         """The worker that should read each range (see :mod:`.placement`), or None to let Dask choose."""
@@ -219,23 +285,17 @@ class DirectKafkaInputDStream(InputDStream):
 def _topics(topics):
     if isinstance(topics, re.Pattern):
         return None, topics
-    if isinstance(topics, str):
-        return [topics], None
-    try:
-        names = list(topics)
-    except TypeError:
-        names = None
-    if not names or not all(isinstance(t, str) and t for t in names):
+    names = [topics] if isinstance(topics, str) else None
+    if names is None and not isinstance(topics, (bytes, Mapping)):
+        try:
+            names = list(topics)
+        except TypeError:
+            names = None
+    if not names:
         raise KafkaParamsError(
-            f"topics must be a non-empty list of topic names or a compiled regex (re.compile('events-.*')), "
-            f"got {topics!r}"
+            f"topics must be a topic name, a non-empty list of topic names or a compiled regex "
+            f"(re.compile('events-.*')), got {topics!r}"
         )
+    for name in names:
+        check_topic_name(name, "each of topics")
     return names, None
-
-
-def _positive_or_none(value, what):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise KafkaParamsError(f"{what} must be a positive number of records per second or None, got {value!r}")
-    return float(value)

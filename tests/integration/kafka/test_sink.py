@@ -29,13 +29,6 @@ def committed(bootstrap, group, topic, partitions):
         c.close()
 
 
-@pytest.fixture
-def kssc(client):
-    ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
-    yield ssc
-    ssc.stop(stop_client=False)
-
-
 def test_plain_write_of_values_and_pairs(client, kafka_broker, topic):
     out = topic(1)
     params = {"bootstrap_servers": kafka_broker.bootstrap_servers}
