@@ -41,6 +41,13 @@ def to_ms(duration, what: str = "duration") -> int:
     return rounded
 
 
+def python_version() -> str:
+    """``major.minor`` of this Python: checkpoints record it."""
+    import sys
+
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
 def fmt_ms(ms: int) -> str:
     """Human form of a duration in ms: '2s', '1.5s', '200ms'."""
     if ms % 1000 == 0:

@@ -3,9 +3,9 @@
 A checkpoint file holds one header line (JSON: format, Python and dstreams versions, payload length,
 SHA-256, optional HMAC) followed by the cloudpickled state: the DStream graph with the user's functions,
 the batch interval, the batch times generated but not finished, and each source's per-batch metadata.
-Beside it, ``offsets-<time>.json`` holds the same batch times and source metadata (Kafka offsets) in
-plain JSON, readable without unpickling, so an operator can restart a new version of an application
-from it.
+Beside it, ``snapshot-<seq>-<time>.json`` holds the sources' positions and the stateful streams' data
+checkpoints as plain JSON (see :mod:`dstreams.snapshot`): a new version of the application, which
+cannot load the pickled graph, resumes from it.
 
 A checkpoint is code: unpickling it runs whatever it contains. Only read checkpoint directories you
 trust, and use ``checkpoint_key`` to sign them.
@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import logging
-import sys
 import uuid
 from dataclasses import dataclass, field
 
@@ -32,6 +31,18 @@ KEEP = 5
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be used: it names the file and how to go on."""
+
+
+class CheckpointVersionError(CheckpointError):
+    """The checkpoint was written by another Python or dstreams version: its graph is not unpickled."""
+
+
+class CheckpointSignatureError(CheckpointError):
+    """The checkpoint's signature does not match the ``checkpoint_key``: nothing of it is used."""
+
+
+class CheckpointUnreadableError(CheckpointError):
+    """No checkpoint in the directory could be loaded (corrupt, or the code it refers to changed)."""
 
 
 @dataclass
@@ -75,8 +86,9 @@ def dumps(obj) -> bytes:
 
 def _versions():
     from . import __version__
+    from ._util import python_version
 
-    return {"python": f"{sys.version_info.major}.{sys.version_info.minor}", "dstreams": __version__}
+    return {"python": python_version(), "dstreams": __version__}
 
 
 def _sign(key, payload: bytes) -> str | None:
@@ -99,7 +111,9 @@ class CheckpointWriter:
         # newest first; names are checkpoint-<sequence>-<batch time>, the sequence orders writes
         self.seq = int(existing[0].rsplit("/", 1)[-1][len(PREFIX):].split("-")[0]) if existing else 0
 
-    def write(self, state: CheckpointState, sources_json: dict) -> str:
+    def write(self, state: CheckpointState, snapshot: dict) -> str:
+        from . import snapshot as snapshots
+
         payload = dumps(state)
         header = {"format": FORMAT, **_versions(), "time_ms": state.time_ms, "batch_ms": state.batch_ms,
                   "length": len(payload),
@@ -107,9 +121,7 @@ class CheckpointWriter:
         self.seq += 1
         stamp = f"{self.seq:012d}-{state.time_ms}"
         name = f"{PREFIX}{stamp}"
-        offsets = {"time_ms": state.time_ms, "batch_ms": state.batch_ms, "pending_times": state.pending_times,
-                   "sources": sources_json}
-        self._atomic_write(f"offsets-{stamp}.json", json.dumps(offsets, indent=1).encode())
+        self._atomic_write(f"{snapshots.PREFIX}{stamp}.json", snapshots.dumps(snapshot, self.key))
         self._atomic_write(name, json.dumps(header).encode() + b"\n" + payload)
         self._delete_old()
         return f"{self.root}/{name}"
@@ -121,7 +133,7 @@ class CheckpointWriter:
         self.fs.mv(tmp, f"{self.root}/{name}")
 
     def _delete_old(self) -> None:
-        for prefix, suffix in ((PREFIX, ""), ("offsets-", ".json")):
+        for prefix, suffix in ((PREFIX, ""), ("snapshot-", ".json")):
             files = sorted(p for p in self.fs.ls(self.root, detail=False)
                            if p.rsplit("/", 1)[-1].startswith(prefix) and p.endswith(suffix))
             for old in files[:-self.keep]:
@@ -140,9 +152,33 @@ def checkpoint_files(directory: str) -> list[str]:
     return sorted(names, reverse=True)
 
 
-def _offsets_file(path: str) -> str:
-    head, name = path.rsplit("/", 1)
-    return f"{head}/offsets-{name[len(PREFIX):]}.json"
+def snapshot_files(directory: str) -> list[str]:
+    """Snapshot files in ``directory``, newest first."""
+    from .snapshot import PREFIX as SNAPSHOT
+
+    fs, root = fsspec.core.url_to_fs(directory)
+    if not fs.exists(root):
+        return []
+    names = [p for p in fs.ls(root, detail=False)
+             if p.rsplit("/", 1)[-1].startswith(SNAPSHOT) and p.endswith(".json")]
+    return sorted(names, reverse=True)
+
+
+def read_latest_snapshot(directory: str, key=None) -> tuple[dict, str] | None:
+    """The newest readable snapshot in ``directory`` and its path; None when there is none."""
+    from . import snapshot as snapshots
+
+    fs, _ = fsspec.core.url_to_fs(directory)
+    for path in snapshot_files(directory):
+        with fs.open(path, "rb") as fh:
+            data = fh.read()
+        try:
+            return snapshots.loads(data, path, key), path
+        except CheckpointSignatureError:
+            raise
+        except CheckpointError as e:
+            logger.warning("dstreams: skipping snapshot: %s", e)
+    return None
 
 
 def read_file(path: str, key=None, on_header=None) -> CheckpointState:
@@ -160,17 +196,17 @@ def read_file(path: str, key=None, on_header=None) -> CheckpointState:
     mine = _versions()
     for what in ("python", "dstreams"):
         if header.get(what) != mine[what]:
-            raise CheckpointError(
-                f"checkpoint {path} was written by {what} {header.get(what)}, this is {mine[what]}: it is not "
-                f"unpickled. Start a new application from the offsets in {_offsets_file(path)} instead "
-                "(e.g. create_direct_stream(..., starting_offsets=...)) with a new checkpoint directory"
+            raise CheckpointVersionError(
+                f"checkpoint {path} was written by {what} {header.get(what)}, this is {mine[what]}: its graph is "
+                "not unpickled. StreamingContext.get_or_create() resumes the sources and state from the "
+                "snapshot beside it, building the graph with setup()"
             )
     if not sep or len(payload) != header.get("length") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt (length or checksum mismatch)")
     if key is not None or header.get("hmac") is not None:
         expected = _sign(key, payload)
         if expected is None or header.get("hmac") is None or not hmac.compare_digest(expected, header["hmac"]):
-            raise CheckpointError(
+            raise CheckpointSignatureError(
                 f"checkpoint {path} failed its signature check (checkpoint_key missing or different); it was "
                 "not unpickled"
             )
@@ -192,18 +228,15 @@ def read_latest(directory: str, key=None, on_header=None) -> CheckpointState | N
     for path in files:
         try:
             return read_file(path, key, on_header)
+        except (CheckpointVersionError, CheckpointSignatureError):
+            raise
         except CheckpointError as e:
-            if "written by" in str(e) or "signature" in str(e):
-                raise
             logger.warning("dstreams: skipping checkpoint: %s", e)
             errors.append(str(e))
         except Exception as e:  # unpickling failed
             logger.warning("dstreams: skipping unreadable checkpoint %s: %s", path, e)
             errors.append(f"{path}: {type(e).__name__}: {e}")
-    raise CheckpointError(
-        f"no usable checkpoint in {directory}: " + "; ".join(errors)
-        + f". To restart, read the offsets in {_offsets_file(files[0])} and start a new application from them"
-    )
+    raise CheckpointUnreadableError(f"no usable checkpoint in {directory}: " + "; ".join(errors))
 
 
 # ---------------------------------------------------------------------------------------------

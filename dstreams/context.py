@@ -29,6 +29,12 @@ def _key(value, what):
     return value
 
 
+def _flag(value, what):
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be True or False, got {value!r} ({type(value).__name__})")
+    return value
+
+
 def _port(value, what):
     return check_count(value, what, maximum=65535)
 
@@ -104,6 +110,9 @@ class StreamingContext:
         self.checkpoint_dir: str | None = None
         self.checkpoint_key = None
         self._restored = None
+        #: after get_or_create resumed a new version from a snapshot: per stream name, "restored", "not found"
+        #: (new in this version) or "not used" (only in the checkpoint)
+        self.restored_streams: dict[str, str] = {}
         self._scheduler: JobScheduler | None = None
         self._generator: JobGenerator | None = None
         self._receiver_tracker = None
@@ -280,8 +289,9 @@ class StreamingContext:
 
     # -- recovery --------------------------------------------------------------------------
     @classmethod
-    @checked(directory=text, setup=function(()), checkpoint_key=_key)
-    def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None):
+    @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=_flag)
+    def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None, *,
+                      upgrade: bool = False):
         """Recover the context checkpointed in ``directory``, or build a new one with ``setup()``.
 
         With a usable checkpoint, the context is rebuilt on ``client`` (or a new in-process cluster)
@@ -290,16 +300,63 @@ class StreamingContext:
         offsets. Without one, ``setup()`` must return a new StreamingContext (that calls
         ``ssc.checkpoint(directory)``), which is returned.
 
+        A new version of the application (changed code, another dstreams or Python version) cannot load
+        the pickled graph. Then, or always with ``upgrade=True``, ``setup()`` builds the new graph and
+        each of its sources and stateful streams is resumed from the snapshot beside the checkpoint,
+        matched by name (see :meth:`DStream.named`): the state from its newest data checkpoint, the
+        batches after it run again on the same input. ``ssc.restored_streams`` then tells, per name,
+        ``"restored"``, ``"not found"`` (new in this version, starts empty) or ``"not used"`` (in the
+        checkpoint only).
+
         Examples
         --------
         >>> def setup():
         ...     ssc = StreamingContext(batch_interval=1)
         ...     ssc.checkpoint("/tmp/app-checkpoint")
-        ...     create_direct_stream(ssc, ["words"], params).map(...).foreach_rdd(...)
+        ...     create_direct_stream(ssc, ["words"], params).named("words").map(...).foreach_rdd(...)
         ...     return ssc
         >>> ssc = StreamingContext.get_or_create("/tmp/app-checkpoint", setup)  # doctest: +SKIP
         >>> ssc.start()  # doctest: +SKIP
         """
+        from . import checkpoint as ckpt
+
+        state = None
+        if not upgrade:
+            try:
+                state = cls._recover(directory, client, clock, checkpoint_key)
+            except (ckpt.CheckpointVersionError, ckpt.CheckpointUnreadableError) as e:
+                logger.warning("dstreams: %s; resuming from the snapshot with a graph built by setup()", e)
+                upgrade = True
+        if state is not None:
+            return state
+        found = ckpt.read_latest_snapshot(directory, checkpoint_key)
+        if upgrade and found is None and ckpt.checkpoint_files(directory):
+            raise ckpt.CheckpointError(
+                f"cannot resume from {directory}: it has checkpoints but no readable snapshot to resume a new "
+                "version from; recover with the code that wrote it, or start afresh with a new checkpoint directory")
+        ssc = setup()
+        if not isinstance(ssc, StreamingContext):
+            raise TypeError(f"get_or_create(): setup() must return a StreamingContext, got {type(ssc).__name__}")
+        if ssc.checkpoint_dir is None:
+            ssc.checkpoint(directory, checkpoint_key)
+        if found is None:
+            return ssc
+        from . import snapshot
+
+        try:
+            ssc._restored = snapshot.restore(ssc._graph, *found)
+        except BaseException:
+            ssc.stop()
+            raise
+        ssc.restored_streams = ssc._restored.report
+        logger.warning("dstreams: resumed a new version of the application from %s (batch %s ms, %d batches to run "
+                       "again): %s", found[1], ssc._restored.time_ms, len(ssc._restored.pending_times),
+                       snapshot.describe(ssc._restored.report))
+        return ssc
+
+    @classmethod
+    def _recover(cls, directory, client, clock, checkpoint_key):
+        """The context of the newest checkpoint in ``directory`` with its pickled graph, or None."""
         from . import checkpoint as ckpt
 
         made = {}
@@ -318,12 +375,7 @@ class StreamingContext:
             if made:
                 _restoring.remove(made["ssc"])
         if state is None:
-            ssc = setup()
-            if not isinstance(ssc, StreamingContext):
-                raise TypeError(f"get_or_create(): setup() must return a StreamingContext, got {type(ssc).__name__}")
-            if ssc.checkpoint_dir is None:
-                ssc.checkpoint(directory, checkpoint_key)
-            return ssc
+            return None
         ssc = made["ssc"]
         bad = state.graph.unrecoverable_sources()
         if bad:
@@ -372,11 +424,12 @@ class StreamingContext:
             _restoring.remove(self)
 
     def _write_checkpoint(self, last_generated, pending):
+        from . import snapshot
         from .checkpoint import CheckpointState
 
         state = CheckpointState(last_generated, self.batch_ms, self.checkpoint_dir, self._graph, pending)
         writer = self._checkpoint_writer
-        writer.write(state, self._graph.checkpoint_data())
+        writer.write(state, snapshot.take(self._graph, last_generated, self.batch_ms, pending))
         self._graph.delete_retired_data(writer.seq, writer.keep)
 
     def add_listener(self, listener) -> None:
@@ -429,7 +482,10 @@ class StreamingContext:
 
                 self._receiver_tracker = start_receivers(self)  # None without receiver streams
                 if self._restored is not None:
-                    self._graph.restart()
+                    if self._graph.zero_time is not None:  # recovered with its graph: start the sources again
+                        self._graph.restart()
+                    else:  # a new graph resumed from a snapshot: on the old application's batch times
+                        self._graph.start(self._restored.zero_ms)
                     self.zero_time = self._graph.zero_time
                     self._generator.restart(self._restored.time_ms, self._restored.pending_times)
                 else:

@@ -4,7 +4,13 @@ import json
 import pytest
 
 from dstreams import StreamingContext
-from dstreams.checkpoint import CheckpointError, checkpoint_files, read_latest
+from dstreams.checkpoint import (
+    CheckpointError,
+    CheckpointUnreadableError,
+    CheckpointVersionError,
+    checkpoint_files,
+    read_latest,
+)
 from dstreams.testing import ManualClock, run_batches
 
 SEEN = []  # module level: functions in checkpoints refer to it by reference
@@ -30,7 +36,7 @@ def test_checkpoints_are_written_each_batch_and_old_ones_deleted(client, tmp_pat
     files = checkpoint_files(str(tmp_path / "ckpt"))
     assert len(files) == 5  # the newest five are kept
     assert not list((tmp_path / "ckpt").glob(".*tmp"))  # no temporary file left behind
-    jsons = sorted((tmp_path / "ckpt").glob("offsets-*.json"))
+    jsons = sorted((tmp_path / "ckpt").glob("snapshot-*.json"))
     assert len(jsons) == 5
     data = json.loads(jsons[-1].read_text())
     assert data["time_ms"] == 8000 and data["pending_times"] == [] and data["batch_ms"] == 1000
@@ -107,12 +113,12 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(client, tmp_
     assert "truncated or corrupt" in caplog.text
 
 
-def test_no_usable_checkpoint_names_the_json_offsets(client, tmp_path):
+def test_no_usable_checkpoint_is_a_typed_error(client, tmp_path):
     files = _one_checkpoint(client, tmp_path)
     for f in files:
         with open(f, "wb") as fh:
             fh.write(b"garbage")
-    with pytest.raises(CheckpointError, match=r"no usable checkpoint.*offsets-.*\.json"):
+    with pytest.raises(CheckpointUnreadableError, match=r"no usable checkpoint.*no readable header"):
         read_latest(str(tmp_path / "ckpt"))
 
 
@@ -125,7 +131,7 @@ def test_signed_checkpoints_refuse_a_wrong_key_before_unpickling(client, tmp_pat
         read_latest(str(tmp_path / "ckpt"))
 
 
-def test_another_dstreams_version_is_refused_pointing_to_the_offsets(client, tmp_path):
+def test_another_dstreams_version_is_not_unpickled(client, tmp_path):
     files = _one_checkpoint(client, tmp_path)
     for f in files:
         with open(f, "rb") as fh:
@@ -134,7 +140,7 @@ def test_another_dstreams_version_is_refused_pointing_to_the_offsets(client, tmp
         header["dstreams"] = "0.0.1"
         with open(f, "wb") as fh:
             fh.write(json.dumps(header).encode() + b"\n" + payload)
-    with pytest.raises(CheckpointError, match=r"written by dstreams 0\.0\.1.*not unpickled.*offsets-.*\.json"):
+    with pytest.raises(CheckpointVersionError, match=r"written by dstreams 0\.0\.1.*not unpickled.*snapshot"):
         read_latest(str(tmp_path / "ckpt"))
 
 

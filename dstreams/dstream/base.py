@@ -6,6 +6,7 @@ persistence and the fluent methods. Each operator family is a tiny subclass in a
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
 from .._util import checked, fmt_ms, function, ms_to_datetime, partitions, positive, text, time_to_ms, to_ms
@@ -28,6 +29,7 @@ def fluent(**checks):
     return wrap
 
 
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
 _record_fn = function(("record",))
 _reduce_fn = function(("a", "b"))
 _inverse_fn = function(("a", "b"), optional=True)
@@ -86,6 +88,7 @@ class DStream:
         self._owned: set[int] = set()
         self._lock = threading.RLock()
         self.name = f"{self.op}-{self.id}"
+        self.explicit_name = False  # True once named(): snapshots of an upgraded application match by it
 
     def __repr__(self):
         return f"<{type(self).__name__} '{self.name}'>"
@@ -102,6 +105,59 @@ class DStream:
         self.generated = {}
         self._owned = set()
         self._lock = threading.RLock()
+
+    # -- names and snapshots ---------------------------------------------------------------
+    def named(self, name: str):
+        """Give this stream a stable name, returned for chaining: ``counts.named("totals")``.
+
+        A new version of the application resumes each source and stateful stream from the checkpoint
+        by this name (see :meth:`StreamingContext.get_or_create` with ``upgrade=True``); it also names
+        the stream's data checkpoints, task keys and messages. Names are letters, digits, ``.``, ``_``
+        and ``-``, unique in the context.
+        """
+        self._require_not_started("named()")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"named(): a stream name is 1 to 80 letters, digits, '.', '_' or '-', got {name!r}; "
+                             "for example 'word-totals'")
+        other = next((s for s in self.ssc._graph.streams if s.name == name and s is not self), None)
+        if other is not None:
+            raise ValueError(f"named(): the name {name!r} is taken by another stream of this context ({other!r}); "
+                             "give each stream its own name")
+        self.name, self.explicit_name = name, True
+        for inner, suffix in self.inner_streams:  # the stateful stream inside this operator, if any
+            inner.named(f"{name}{suffix}")
+        return self
+
+    #: streams an operator made inside itself, as (stream, name suffix): they are named with it
+    inner_streams: tuple = ()
+
+    def lineage(self) -> str:
+        """The operators from the sources to this stream, e.g. ``"update-state-by-key(map(direct-kafka))"``:
+        an unnamed stream is resumed from a snapshot only where its lineage is the same."""
+        if not self.dependencies:
+            return self.op
+        return f"{self.op}({', '.join(d.lineage() for d in self.dependencies)})"
+
+    def state_snapshot(self) -> dict:
+        """Where this stateful stream's data checkpoints are, as JSON (see :mod:`dstreams.snapshot`)."""
+        from ..shuffle import HashPartitioner
+
+        with self._lock:
+            saved = dict(self.data_checkpoints)
+        return {"checkpoints": {
+            str(t): {"path": path, "npartitions": n,
+                     "hash_partitions": p.num_partitions if isinstance(p, HashPartitioner) else None}
+            for t, (path, n, p) in sorted(saved.items())}}
+
+    def restore_state(self, snapshot: dict, time_ms: int) -> None:
+        """Resume from the data checkpoint of ``time_ms`` in ``snapshot`` (made by :meth:`state_snapshot`)."""
+        from ..shuffle import HashPartitioner
+
+        saved = snapshot["checkpoints"].get(str(time_ms))
+        if saved is None:  # the state starts empty: the old application had not saved it yet
+            return
+        k = saved["hash_partitions"]
+        self.data_checkpoints = {time_ms: (saved["path"], saved["npartitions"], HashPartitioner(k) if k else None)}
 
     # -- the recipe ------------------------------------------------------------------------
     @property

@@ -65,10 +65,6 @@ class DStreamGraph:
     def unrecoverable_sources(self) -> list:
         return [s for s in self.inputs if not getattr(s, "recoverable", True)]
 
-    def checkpoint_data(self) -> dict:
-        """Per source, JSON-able metadata of the batches it remembers (Kafka offset ranges, files)."""
-        return {s.name: s.checkpoint_data() for s in self.inputs}
-
     def register(self, stream) -> int:
         with self._lock:
             self.require_not_started(f"creating stream {type(stream).__name__}")

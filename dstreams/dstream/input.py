@@ -31,9 +31,22 @@ class InputDStream(DStream):
         """What this source reported for the batch of ``time_ms`` (None once the batch is cleaned up)."""
         return self.ssc._input_info.get(time_ms).get(self.id)
 
-    def checkpoint_data(self) -> dict:
-        """JSON-able metadata of the batches this source remembers, written beside each checkpoint."""
+    def snapshot(self) -> dict:
+        """This source's position and the batches it remembers, as JSON, written beside each checkpoint
+        (see :mod:`dstreams.snapshot`); :meth:`restore` reads it back into a new version's stream."""
         return {}
+
+    def restorable_reason(self) -> str | None:
+        """None when :meth:`restore` can resume this source in a new version of the application, else why not."""
+        return "this kind of source keeps no position that a new version of the application could resume from"
+
+    def restore(self, snapshot: dict) -> None:
+        """Resume from a :meth:`snapshot` of the old version's stream (before the context starts)."""
+        raise NotImplementedError(self.restorable_reason())
+
+    def remembers(self, time_ms: int) -> bool:
+        """Whether this source knows what the batch of ``time_ms`` read (so it can read it again)."""
+        return False
 
     def batch_jobs_done(self, time_ms: int) -> None:
         """Called when the jobs of batch ``time_ms`` ran, before listeners are told the batch completed:

@@ -271,6 +271,7 @@ class MapWithStateDStream(_Projection):
 
     def __init__(self, parent, spec: StateSpec):
         super().__init__(_MapWithStateCore(parent, spec), "map-with-state", _second_of_pair, False)
+        self.inner_streams = ((self.dependencies[0], ".state"),)
 
     def state_snapshots(self) -> DStream:
         """A stream of every key's current ``(key, state)`` after each batch."""

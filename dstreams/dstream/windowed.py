@@ -48,7 +48,9 @@ def reduce_by_window(stream, f, inv_f, window, slide):
     if inv_f is None:
         return stream.reduce(f).window(window, slide).reduce(f)
     keyed = stream.map(_key_none).reduce_by_key_and_window(f, inv_f, window, slide, 1)
-    return keyed.map(_value)
+    out = keyed.map(_value)
+    out.inner_streams = ((keyed, ".window"),)
+    return out
 
 
 def reduce_by_key_and_window(stream, f, inv_f, window, slide, num_partitions, filter_func):

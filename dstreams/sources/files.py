@@ -67,8 +67,20 @@ class FileInputDStream(InputDStream):
         if self.initial_threshold is None:  # not again after recovery from a checkpoint
             self.initial_threshold = self.ssc.clock.time_ms() if self.new_files_only else 0
 
-    def checkpoint_data(self):
-        return {"files_by_batch": {str(t): sorted(files) for t, files in sorted(self.recent.items())}}
+    def snapshot(self):
+        return {"initial_threshold": self.initial_threshold,
+                "files_by_batch": {str(t): sorted(files) for t, files in sorted(self.recent.items())}}
+
+    def restorable_reason(self):
+        return None
+
+    def restore(self, snapshot):
+        """Resume with the files the old version took: they are not taken again."""
+        self.initial_threshold = snapshot["initial_threshold"]
+        self.recent = {int(t): set(files) for t, files in snapshot["files_by_batch"].items()}
+
+    def remembers(self, time_ms):
+        return time_ms in self.recent
 
     def _remember_ms(self):
         b = self.ssc.batch_ms

@@ -86,11 +86,26 @@ class DirectKafkaInputDStream(InputDStream):
         self.assignment, self.pinned, self.report_queue = {}, False, None
         self.__dict__.setdefault("on_deserialization_error", "fail")
 
-    def checkpoint_data(self):
+    def snapshot(self):
         return {
             "current_offsets": [[tp.topic, tp.partition, o] for tp, o in sorted((self.current_offsets or {}).items())],
             "batches": {str(t): [r.to_json() for r in ranges] for t, ranges in sorted(self.batch_ranges.items())},
         }
+
+    def restorable_reason(self):
+        return None
+
+    def restore(self, snapshot):
+        """Resume at the offsets of ``snapshot``; its remembered batches run again on the same ranges."""
+        offsets = {TopicPartition(t, p): o for t, p, o in snapshot["current_offsets"]}
+        if self.topics is not None:  # a topic the new version no longer reads is left behind
+            offsets = {tp: o for tp, o in offsets.items() if tp.topic in self.topics}
+        self.current_offsets = offsets
+        self.batch_ranges = {int(t): tuple(OffsetRange.from_json(r) for r in ranges)
+                             for t, ranges in snapshot["batches"].items()}
+
+    def remembers(self, time_ms):
+        return time_ms in self.batch_ranges
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
