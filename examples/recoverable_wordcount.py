@@ -11,6 +11,9 @@
 - ``update_state_by_key`` keeps running totals; its state is saved to the checkpoint directory every few
   batches (a data checkpoint) and recomputed from Kafka after a crash, so the totals table is always
   the totals of everything read.
+- The source and the state are named (``.named("lines")``, ``.named("totals")``): a new version of the
+  program (``--app-version 2`` changes a function and adds an operator) resumes them from the same
+  checkpoint directory, as it would after an upgrade of dstreams or Python.
 
 Without --bootstrap-servers it starts a dev broker, produces some text, runs until it has caught up and
 prints the totals.
@@ -38,12 +41,19 @@ def running_total(new_values, total):
     return sum(new_values) + (total or 0)
 
 
+def running_total_v2(new_values, total):  # version 2: the same totals, written another way
+    total = 0 if total is None else total
+    for n in new_values:
+        total += n
+    return total
+
+
 def make_setup(args, client=None):
     def setup():
         ssc = StreamingContext(client, batch_interval=args.interval)
         ssc.checkpoint(args.checkpoint)
         params = {"bootstrap_servers": args.bootstrap_servers, "receive_message_max_bytes": 64 * 1024 * 1024}
-        lines = create_direct_stream(ssc, [args.topic], params, starting_offsets="earliest")
+        lines = create_direct_stream(ssc, [args.topic], params, starting_offsets="earliest").named("lines")
         dsn, p = args.dsn, args.table_prefix
 
         def store_counts(time, rdd):
@@ -76,8 +86,12 @@ def make_setup(args, client=None):
                     conn.execute(f"INSERT INTO {p}totals VALUES (%s, %s)", (word, n))
 
         lines.foreach_rdd(store_counts)
-        words = lines.flat_map(lambda r: r.value.decode().split()).map(lambda w: (w, 1))
-        words.update_state_by_key(running_total).checkpoint(args.interval * 4).foreach_rdd(store_totals)
+        words = lines.flat_map(lambda r: r.value.decode().split())
+        if args.app_version == 2:
+            words = words.filter(str.isalpha)  # version 2 adds an operator before the state
+        update = running_total if args.app_version == 1 else running_total_v2
+        totals = words.map(lambda w: (w, 1)).update_state_by_key(update).checkpoint(args.interval * 4)
+        totals.named("totals").foreach_rdd(store_totals)
         return ssc
 
     return setup
@@ -91,8 +105,10 @@ def run(args):
         from distributed import Client, LocalCluster
 
         client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"))
-    ssc = StreamingContext.get_or_create(args.checkpoint, make_setup(args, client), client=client)
+    ssc = StreamingContext.get_or_create(args.checkpoint, make_setup(args, client), client=client, upgrade=args.upgrade)
     print("recovered from the checkpoint" if ssc.recovered else "a new context", flush=True)
+    if ssc.restored_streams:
+        print(f"version {args.app_version} resumed: {ssc.restored_streams}", flush=True)
     idle = {"batches": 0}
 
     from dstreams import StreamingListener
@@ -128,6 +144,10 @@ def main(argv=None):
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--stop-when-caught-up", action="store_true")
     ap.add_argument("--processes", action="store_true", help="run on 2 worker processes (with nannies)")
+    ap.add_argument("--app-version", type=int, choices=(1, 2), default=1,
+                    help="2 changes a function and adds an operator before the state")
+    ap.add_argument("--upgrade", action="store_true",
+                    help="resume the sources and state of the checkpoint into this version's graph")
     args = ap.parse_args(argv)
     if args.bootstrap_servers:
         if not args.checkpoint:
