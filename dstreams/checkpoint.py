@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
+import pickle
 import uuid
 from dataclasses import dataclass, field
 
@@ -57,31 +59,57 @@ class CheckpointState:
     sources: dict = field(default_factory=dict)
 
 
-def _recovered_client():
-    from .context import _context_being_recovered
-
-    return _context_being_recovered().client
-
-
 class _Pickler(cloudpickle.Pickler):
-    """cloudpickle, with a Dask client referred to by a user function written as "the recovered
-    context's client" (a live client cannot be pickled, and a recovered context has a new one)."""
+    """cloudpickle, with the StreamingContext and its Dask client written as references ("the context",
+    "its client"): a user function that refers to them gets the recovered context's after recovery, and
+    an RDD in the graph (an initial state) runs on the recovered context's cluster."""
 
-    def reducer_override(self, obj):
+    def persistent_id(self, obj):
         from distributed import Client
 
+        from .context import StreamingContext
+
+        if isinstance(obj, StreamingContext):
+            return "context"
         if isinstance(obj, Client):
-            return _recovered_client, ()
+            return "client"
+        return None
+
+    def reducer_override(self, obj):
+        from .rdd import RDD
+
+        if isinstance(obj, RDD):
+            return RDD._restore, (obj.__getstate__(), obj.client)
         return super().reducer_override(obj)
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads a checkpoint into ``context``: the references :class:`_Pickler` wrote become its own."""
+
+    def __init__(self, data: bytes, context):
+        super().__init__(io.BytesIO(data))
+        self.context = context
+
+    def persistent_load(self, pid):
+        if self.context is None:  # read for inspection, not into a context
+            return None
+        if pid == "context":
+            return self.context
+        if pid == "client":
+            return self.context.client
+        raise pickle.UnpicklingError(f"unknown reference {pid!r} in a checkpoint")
 
 
 def dumps(obj) -> bytes:
     """Pickle a stream graph for a checkpoint."""
-    import io
-
     buf = io.BytesIO()
     _Pickler(buf, protocol=cloudpickle.DEFAULT_PROTOCOL).dump(obj)
     return buf.getvalue()
+
+
+def loads(data: bytes, context):
+    """Unpickle a checkpoint written by :func:`dumps` into ``context``."""
+    return _Unpickler(data, context).load()
 
 
 def _versions():
@@ -181,8 +209,12 @@ def read_latest_snapshot(directory: str, key=None) -> tuple[dict, str] | None:
     return None
 
 
-def read_file(path: str, key=None, on_header=None) -> CheckpointState:
-    """Read one checkpoint, checking header, length, checksum and signature before unpickling."""
+def read_file(path: str, key=None, make_context=None) -> CheckpointState:
+    """Read one checkpoint, checking header, length, checksum and signature before unpickling.
+
+    ``make_context(header)`` returns the StreamingContext the graph is read into (its references to the
+    old context and client become this one's); without it, they are None.
+    """
     fs, _ = fsspec.core.url_to_fs(path)
     with fs.open(path, "rb") as fh:
         data = fh.read()
@@ -210,12 +242,10 @@ def read_file(path: str, key=None, on_header=None) -> CheckpointState:
                 f"checkpoint {path} failed its signature check (checkpoint_key missing or different); it was "
                 "not unpickled"
             )
-    if on_header is not None:
-        on_header(header)
-    return cloudpickle.loads(payload)
+    return loads(payload, make_context(header) if make_context is not None else None)
 
 
-def read_latest(directory: str, key=None, on_header=None) -> CheckpointState | None:
+def read_latest(directory: str, key=None, make_context=None) -> CheckpointState | None:
     """The newest good checkpoint in ``directory``; None when there is none at all.
 
     A bad checkpoint is skipped with a warning; when every one is bad the error names the JSON offsets
@@ -227,7 +257,7 @@ def read_latest(directory: str, key=None, on_header=None) -> CheckpointState | N
     errors = []
     for path in files:
         try:
-            return read_file(path, key, on_header)
+            return read_file(path, key, make_context)
         except (CheckpointVersionError, CheckpointSignatureError):
             raise
         except CheckpointError as e:

@@ -45,18 +45,6 @@ class StreamingContextState(enum.Enum):
     STOPPED = "stopped"
 
 
-_restoring: list = []
-
-
-def _context_being_recovered():
-    if not _restoring:
-        raise RuntimeError(
-            "a StreamingContext cannot be pickled: a function sent to the workers refers to the context; "
-            "use it only in driver-side code such as foreach_rdd"
-        )
-    return _restoring[-1]
-
-
 # one active context per Dask scheduler, as Spark allows one per JVM
 _active: dict[str, weakref.ref] = {}
 _active_lock = threading.Lock()
@@ -361,19 +349,17 @@ class StreamingContext:
 
         made = {}
 
-        def on_header(header):
-            made["ssc"] = ssc = cls(client, batch_interval=header["batch_ms"] / 1000.0, clock=clock)
-            _restoring.append(ssc)
+        def make_context(header):  # the context the graph is read into: made once, on the first good header
+            if "ssc" not in made:
+                made["ssc"] = cls(client, batch_interval=header["batch_ms"] / 1000.0, clock=clock)
+            return made["ssc"]
 
         try:
-            state = ckpt.read_latest(directory, checkpoint_key, on_header)
+            state = ckpt.read_latest(directory, checkpoint_key, make_context)
         except BaseException:
             if "ssc" in made:
                 made["ssc"].stop()
             raise
-        finally:
-            if made:
-                _restoring.remove(made["ssc"])
         if state is None:
             return None
         ssc = made["ssc"]
@@ -396,32 +382,31 @@ class StreamingContext:
         return ssc
 
     def __reduce__(self):
-        # a user function that refers to the context is checkpointed as "the context being recovered"
-        return (_context_being_recovered, ())
+        # checkpoints write the context as a reference (see checkpoint._Pickler); anything else is a mistake
+        raise TypeError(
+            "a StreamingContext cannot be pickled: a function sent to the workers refers to the context; "
+            "use it only in driver-side code such as foreach_rdd"
+        )
 
     def _check_checkpointable(self):
         """Refuse to start when the graph cannot be written to a checkpoint, naming the stream."""
         from .checkpoint import dumps
 
-        _restoring.append(self)
         try:
-            try:
-                dumps(self._graph)
-                return
-            except Exception as whole:
-                for stream in self._graph.streams:
-                    try:
-                        dumps(stream.__getstate__())
-                    except Exception as e:
-                        raise ValueError(
-                            f"stream '{stream.name}' cannot be written to a checkpoint ({type(e).__name__}: {e}): "
-                            "a function of it refers to an object that cannot be pickled, such as a lock, a "
-                            "thread, an open connection or file. Create such objects inside the function (or "
-                            "use a ConnectionPool), or do not set ssc.checkpoint()"
-                        ) from e
-                raise ValueError(f"the stream graph cannot be written to a checkpoint: {whole}") from whole
-        finally:
-            _restoring.remove(self)
+            dumps(self._graph)
+            return
+        except Exception as whole:
+            for stream in self._graph.streams:
+                try:
+                    dumps(stream.__getstate__())
+                except Exception as e:
+                    raise ValueError(
+                        f"stream '{stream.name}' cannot be written to a checkpoint ({type(e).__name__}: {e}): "
+                        "a function of it refers to an object that cannot be pickled, such as a lock, a "
+                        "thread, an open connection or file. Create such objects inside the function (or "
+                        "use a ConnectionPool), or do not set ssc.checkpoint()"
+                    ) from e
+            raise ValueError(f"the stream graph cannot be written to a checkpoint: {whole}") from whole
 
     def _write_checkpoint(self, last_generated, pending):
         from . import snapshot

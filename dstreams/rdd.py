@@ -108,10 +108,14 @@ class RDD:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        from .context import _restoring
 
-        if _restoring:  # recovered from a checkpoint: runs on the recovered context's cluster
-            self.client = _restoring[-1].client
+    @classmethod
+    def _restore(cls, state, client):
+        """An RDD read from a checkpoint: it runs on the recovered context's cluster (``client``)."""
+        rdd = cls.__new__(cls)
+        rdd.__setstate__(state)
+        rdd.client = client
+        return rdd
 
     # -- constructors ----------------------------------------------------------------------
     @classmethod

@@ -250,3 +250,35 @@ def test_every_kept_checkpoint_finds_its_data_checkpoints(client, tmp_path):
     assert len(referenced) >= 2  # the kept checkpoints span more than one data checkpoint
     on_disk = list((tmp_path / "ckpt" / "data").glob("*/*"))
     assert len(on_disk) <= len(referenced) + 1  # and the older ones were deleted
+
+
+CONTEXTS = []
+
+
+def record_context(ssc, rdd):
+    CONTEXTS.append((ssc, ssc.client))
+
+
+def test_functions_referring_to_the_context_get_the_recovered_one(client, tmp_path):
+    import functools
+
+    src = tmp_path / "in"
+    src.mkdir()
+    ssc = StreamingContext(client, 1, clock=ManualClock())
+    ssc.checkpoint(str(tmp_path / "ckpt"))
+    ssc.text_file_stream(str(src)).foreach_rdd(functools.partial(record_context, ssc))
+    run_batches(ssc, 1)
+    ssc.stop(stop_client=False)
+    recovered = StreamingContext.get_or_create(str(tmp_path / "ckpt"), lambda: pytest.fail("setup called"),
+                                               client=client, clock=ManualClock(1000))
+    run_batches(recovered, 1)
+    recovered.stop(stop_client=False)
+    assert CONTEXTS[0] == (ssc, client)
+    assert CONTEXTS[-1][0] is recovered and CONTEXTS[-1][1] is recovered.client
+
+
+def test_a_context_sent_anywhere_but_a_checkpoint_is_refused(ssc):
+    import pickle
+
+    with pytest.raises(TypeError, match="a StreamingContext cannot be pickled.*driver-side code"):
+        pickle.dumps(ssc)
