@@ -4,14 +4,11 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-import time
 import uuid
 import weakref
 
 from ._util import check_count, checked, fmt_ms, function, partitions, text, to_ms
-from .dstream.graph import DStreamGraph
-from .dstream.input import InputInfoTracker
-from .listener import ListenerBus
+from .runtime import Runtime
 from .scheduler.clock import SystemClock
 from .scheduler.generator import JobGenerator
 from .scheduler.jobs import JobScheduler
@@ -50,8 +47,6 @@ _active: dict[str, weakref.ref] = {}
 _active_lock = threading.Lock()
 #: how long stop() waits for a stop that another thread (a failed batch's) is doing
 STOP_WAIT_S = 120.0
-#: how long the list of workers that sources place their partitions on is reused
-WORKERS_MAX_AGE_S = 2.0
 
 
 class StreamingContext:
@@ -88,9 +83,8 @@ class StreamingContext:
         self._owns_client = False
         self._cluster = None
         self.client = self._connect(client)
-        self._graph = DStreamGraph(self.batch_ms)
-        self._bus = ListenerBus()
-        self._input_info = InputInfoTracker()
+        #: what streams and sources use while the context runs (see :class:`dstreams.runtime.Runtime`)
+        self.runtime = Runtime(self.client, self.batch_ms, self._on_error)
         self._state = StreamingContextState.INITIALIZED
         self._state_lock = threading.RLock()
         self._terminated = threading.Event()
@@ -103,8 +97,6 @@ class StreamingContext:
         self.restored_streams: dict[str, str] = {}
         self._scheduler: JobScheduler | None = None
         self._generator: JobGenerator | None = None
-        self._receiver_tracker = None
-        self._workers_seen: tuple[float, list[str]] | None = None  # (when asked, addresses)
         self.zero_time: int | None = None
         self.run_id = uuid.uuid4().hex[:6]
 
@@ -153,28 +145,10 @@ class StreamingContext:
             threads = sum(self.client.nthreads().values())
         except Exception:
             threads = 1
-        receivers = sum(1 for s in self._graph.inputs if getattr(s, "is_receiver", False))
-        threads = max(1, threads - receivers)  # each receiver holds a thread for its whole life
+        threads = max(1, threads - self.runtime.receiver_threads())  # each receiver holds a thread for its life
         if n_records is None:
             return threads
         return max(1, min(threads, n_records))
-
-    def _task_workers(self, max_age_s: float = WORKERS_MAX_AGE_S) -> list[str]:
-        """Sorted addresses of the workers with a thread that no receiver holds (asked at most every
-        ``max_age_s`` seconds); sources place their partitions on them."""
-        now = time.monotonic()
-        seen = self._workers_seen
-        if seen is not None and now - seen[0] < max_age_s:
-            return seen[1]
-        try:
-            nthreads = self.client.nthreads()
-        except Exception:
-            return seen[1] if seen is not None else []
-        tracker = self._receiver_tracker
-        held = tracker.running_on() if tracker is not None else {}
-        workers = sorted(a for a, n in nthreads.items() if n > held.get(a, 0))
-        self._workers_seen = (now, workers)
-        return workers
 
     # -- sources ---------------------------------------------------------------------------
     def queue_stream(self, batches, one_at_a_time: bool = True, default=None):
@@ -256,7 +230,7 @@ class StreamingContext:
     # -- settings --------------------------------------------------------------------------
     def remember(self, duration) -> None:
         """Keep every stream's generated RDDs for at least ``duration`` (for ad-hoc queries)."""
-        self._graph.set_remember(to_ms(duration, "remember duration"))
+        self.runtime.graph.set_remember(to_ms(duration, "remember duration"))
 
     @checked(directory=_optional_text, checkpoint_key=_key)
     def checkpoint(self, directory: str | None, checkpoint_key: str | bytes | None = None) -> None:
@@ -332,7 +306,7 @@ class StreamingContext:
         from . import snapshot
 
         try:
-            ssc._restored = snapshot.restore(ssc._graph, *found)
+            ssc._restored = snapshot.restore(ssc.runtime.graph, *found)
         except BaseException:
             ssc.stop()
             raise
@@ -373,7 +347,7 @@ class StreamingContext:
                 f"bring back: {names}. Use a recoverable source (Kafka, files) or start afresh with a new "
                 "checkpoint directory"
             )
-        ssc._graph = state.graph
+        ssc.runtime.graph = state.graph
         state.graph.attach(ssc)
         ssc.checkpoint_dir, ssc.checkpoint_key = state.checkpoint_dir, checkpoint_key
         ssc._restored = state
@@ -393,10 +367,10 @@ class StreamingContext:
         from .checkpoint import dumps
 
         try:
-            dumps(self._graph)
+            dumps(self.runtime.graph)
             return
         except Exception as whole:
-            for stream in self._graph.streams:
+            for stream in self.runtime.graph.streams:
                 try:
                     dumps(stream.__getstate__())
                 except Exception as e:
@@ -412,17 +386,17 @@ class StreamingContext:
         from . import snapshot
         from .checkpoint import CheckpointState
 
-        state = CheckpointState(last_generated, self.batch_ms, self.checkpoint_dir, self._graph, pending)
+        state = CheckpointState(last_generated, self.batch_ms, self.checkpoint_dir, self.runtime.graph, pending)
         writer = self._checkpoint_writer
-        writer.write(state, snapshot.take(self._graph, last_generated, self.batch_ms, pending))
-        self._graph.delete_retired_data(writer.seq, writer.keep)
+        writer.write(state, snapshot.take(self.runtime.graph, last_generated, self.batch_ms, pending))
+        self.runtime.graph.delete_retired_data(writer.seq, writer.keep)
 
     def add_listener(self, listener) -> None:
         """Register a :class:`dstreams.StreamingListener`."""
-        self._bus.add(listener)
+        self.runtime.bus.add(listener)
 
     def remove_listener(self, listener) -> None:
-        self._bus.remove(listener)
+        self.runtime.bus.remove(listener)
 
     # -- life cycle ------------------------------------------------------------------------
     def _require_state(self, state, what):
@@ -441,7 +415,7 @@ class StreamingContext:
                 logger.warning("StreamingContext.start() called on an active context; ignored")
                 return
             self._require_state(StreamingContextState.INITIALIZED, "start()")
-            self._graph.validate()
+            self.runtime.graph.validate()
             key = self._active_key = self.client.scheduler.address
             with _active_lock:
                 other = _active.get(key)
@@ -453,37 +427,37 @@ class StreamingContext:
                 _active[key] = weakref.ref(self)
             if self.checkpoint_dir is not None:
                 self._check_checkpointable()
-            self._scheduler = JobScheduler(self.clock, self._bus, self._on_batch_done, self._on_error)
+            self._scheduler = JobScheduler(self.clock, self.runtime.bus, self._on_batch_done, self._on_error)
             checkpointer = None
             if self.checkpoint_dir is not None:
                 from .checkpoint import CheckpointWriter
 
                 self._checkpoint_writer = CheckpointWriter(self.checkpoint_dir, self.checkpoint_key)
                 checkpointer = self._write_checkpoint
-            self._generator = JobGenerator(self._graph, self.clock, self.batch_ms, self._scheduler,
-                                           self._input_info, checkpointer)
+            self._generator = JobGenerator(self.runtime.graph, self.clock, self.batch_ms, self._scheduler,
+                                           self.runtime.input_info, checkpointer)
             try:
                 from .receiver.tracker import start_receivers
 
-                self._receiver_tracker = start_receivers(self)  # None without receiver streams
+                self.runtime.receiver_tracker = start_receivers(self)  # None without receiver streams
                 if self._restored is not None:
-                    if self._graph.zero_time is not None:  # recovered with its graph: start the sources again
-                        self._graph.restart()
+                    if self.runtime.graph.zero_time is not None:  # recovered with its graph: start the sources again
+                        self.runtime.graph.restart()
                     else:  # a new graph resumed from a snapshot: on the old application's batch times
-                        self._graph.start(self._restored.zero_ms)
-                    self.zero_time = self._graph.zero_time
+                        self.runtime.graph.start(self._restored.zero_ms)
+                    self.zero_time = self.runtime.graph.zero_time
                     self._generator.restart(self._restored.time_ms, self._restored.pending_times)
                 else:
                     self.zero_time = self._generator.start()
             except BaseException:
                 self._release_active()
                 self._scheduler.stop(graceful=False)
-                if self._receiver_tracker is not None:
-                    self._receiver_tracker.close()
+                if self.runtime.receiver_tracker is not None:
+                    self.runtime.receiver_tracker.close()
                 raise
             self._state = StreamingContextState.ACTIVE
-            logger.info("StreamingContext started: %s", self._graph.describe())
-        self._bus.post("on_streaming_started", self.zero_time + self.batch_ms)
+            logger.info("StreamingContext started: %s", self.runtime.graph.describe())
+        self.runtime.bus.post("on_streaming_started", self.zero_time + self.batch_ms)
 
     def _on_batch_done(self, time_ms):
         self._generator.clear(time_ms)
@@ -492,7 +466,7 @@ class StreamingContext:
         if self._error is None:
             self._error = error
         logger.error("dstreams: %s", error)
-        self._bus.post("on_streaming_error", error)
+        self.runtime.bus.post("on_streaming_error", error)
         # stop from another thread: this one is the job executor, which stop() joins
         threading.Thread(target=self._stop_streaming, args=(False,), name="dstreams-stop-on-error",
                          daemon=True).start()
@@ -508,7 +482,7 @@ class StreamingContext:
         graceful : bool
             Finish every batch already generated before returning (Spark's ``stopGracefully``).
         """
-        if self._bus.in_listener():
+        if self.runtime.bus.in_listener():
             # a listener runs while other threads wait to post: stopping here (which waits for those
             # threads) could deadlock, so stop from another thread and return at once
             threading.Thread(target=self.stop, args=(stop_client, graceful), name="dstreams-stop-from-listener",
@@ -538,20 +512,20 @@ class StreamingContext:
                 logger.warning("dstreams: the context did not finish stopping within %s s", STOP_WAIT_S)
             return
         try:
-            tracker = self._receiver_tracker
+            tracker = self.runtime.receiver_tracker
             if tracker is not None:  # receivers first: with graceful, a final batch takes their last blocks
                 tracker.stop_receivers(graceful)
             self._generator.stop_generating(graceful,
                                             final_batch=tracker is not None and tracker.has_unallocated_blocks())
             self._scheduler.stop(graceful)  # graceful: every generated batch runs; its clean-up is queued
             self._generator.stop(graceful)  # ... and done here, with the last checkpoint
-            self._graph.stop()
+            self.runtime.graph.stop()
             if tracker is not None:
                 tracker.close()
         finally:
             self._release_active()
             try:
-                self._bus.post("on_streaming_stopped")
+                self.runtime.bus.post("on_streaming_stopped")
             finally:
                 self._terminated.set()
         logger.info("StreamingContext stopped%s", " gracefully" if graceful else "")

@@ -79,7 +79,7 @@ def context(client):
 @pytest.mark.parametrize("call,argument,kind", CALLS, ids=[f"{i}-{c[1]}" for i, c in enumerate(CALLS)])
 def test_a_bad_argument_is_refused_naming_it(context, call, argument, kind):
     stream = context.queue_stream([[("a", 1)]])
-    streams_before = list(context._graph.streams)
+    streams_before = list(context.runtime.graph.streams)
 
     @settings(max_examples=40, deadline=None)
     @given(value=bad[kind])
@@ -87,7 +87,7 @@ def test_a_bad_argument_is_refused_naming_it(context, call, argument, kind):
         with pytest.raises((TypeError, ValueError)) as info:
             call(context, stream, value)
         assert argument in str(info.value), f"{info.value!r} does not name {argument!r}"
-        assert context._graph.streams == streams_before, "a refused stream stayed in the graph"
+        assert context.runtime.graph.streams == streams_before, "a refused stream stayed in the graph"
 
     check()
 

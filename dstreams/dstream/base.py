@@ -20,7 +20,7 @@ def fluent(**checks):
 
         @functools.wraps(method)
         def run(self, *args, **kwargs):
-            with self.ssc._graph.atomic():
+            with self.ssc.runtime.graph.atomic():
                 return inner(self, *args, **kwargs)
 
         run.__checks__ = checks
@@ -56,7 +56,7 @@ class DStream:
             try:
                 init(self, *args, **kw)
             except BaseException:
-                graph = getattr(getattr(self, "ssc", None), "_graph", None)
+                graph = getattr(getattr(getattr(self, "ssc", None), "runtime", None), "graph", None)
                 if graph is not None:
                     graph.unregister(self)
                 raise
@@ -75,7 +75,7 @@ class DStream:
                     f"{self.op}: cannot combine streams of two StreamingContexts ('{d.name}' belongs to another "
                     "context); build every stream of a graph from one context"
                 )
-        self.id = ssc._graph.register(self)
+        self.id = ssc.runtime.graph.register(self)
         self.generated: dict[int, object] = {}
         self.zero_time: int | None = None
         self.remember_ms: int | None = None
@@ -119,7 +119,7 @@ class DStream:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"named(): a stream name is 1 to 80 letters, digits, '.', '_' or '-', got {name!r}; "
                              "for example 'word-totals'")
-        other = next((s for s in self.ssc._graph.streams if s.name == name and s is not self), None)
+        other = next((s for s in self.ssc.runtime.graph.streams if s.name == name and s is not self), None)
         if other is not None:
             raise ValueError(f"named(): the name {name!r} is taken by another stream of this context ({other!r}); "
                              "give each stream its own name")
@@ -287,7 +287,7 @@ class DStream:
             saved = sorted(self.data_checkpoints)
             stale = [t for t in saved[:-1] if t <= time_ms - self.remember_ms]  # keep the newest one
             for t in stale:  # deleted once no kept metadata checkpoint refers to it
-                self.ssc._graph.retire_data_checkpoint(self.data_checkpoints.pop(t)[0])
+                self.ssc.runtime.graph.retire_data_checkpoint(self.data_checkpoints.pop(t)[0])
         for d in self.dependencies:
             d.clear_metadata(time_ms)
 
@@ -319,7 +319,7 @@ class DStream:
             )
 
     def _require_not_started(self, what: str) -> None:
-        self.ssc._graph.require_not_started(what)
+        self.ssc.runtime.graph.require_not_started(what)
 
     # -- persistence and checkpoints -------------------------------------------------------
     def persist(self, storage_level=None):

@@ -25,11 +25,11 @@ class InputDStream(DStream):
 
     def report(self, time_ms: int, num_records: int, **metadata) -> None:
         """Record how many records (and what metadata) this source put in the batch of ``time_ms``."""
-        self.ssc._input_info.report(time_ms, self.id, StreamInputInfo(self.id, num_records, metadata))
+        self.ssc.runtime.input_info.report(time_ms, self.id, StreamInputInfo(self.id, num_records, metadata))
 
     def reported(self, time_ms: int) -> StreamInputInfo | None:
         """What this source reported for the batch of ``time_ms`` (None once the batch is cleaned up)."""
-        return self.ssc._input_info.get(time_ms).get(self.id)
+        return self.ssc.runtime.input_info.get(time_ms).get(self.id)
 
     def snapshot(self) -> dict:
         """This source's position and the batches it remembers, as JSON, written beside each checkpoint

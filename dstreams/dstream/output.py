@@ -32,7 +32,7 @@ class ForEachDStream(DStream):
         super().__init__(parent.ssc, [parent])
         self.func = func
         self.description = f"{description} at {describe(func)}"
-        self.output_id = self.ssc._graph.add_output(self)
+        self.output_id = self.ssc.runtime.graph.add_output(self)
 
     def compute(self, t):
         return self.dependencies[0].get_or_compute(t)

@@ -114,7 +114,7 @@ class ReceiverInputDStream(InputDStream):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_wal_state", None)
-        tracker = getattr(self.ssc, "_receiver_tracker", None) if self.ssc is not None else None
+        tracker = self.ssc.runtime.receiver_tracker if self.ssc is not None else None
         if self.write_ahead_log and tracker is not None:
             # the blocks of the batches not cleaned up, and which logged blocks were done with
             state["_wal_state"] = tracker.blocks.wal_state(self.id)
@@ -162,7 +162,7 @@ class ReceiverInputDStream(InputDStream):
             tracker.blocks.forget_files(self.id, deleted)
 
     def _tracker(self):
-        tracker = getattr(self.ssc, "_receiver_tracker", None)
+        tracker = self.ssc.runtime.receiver_tracker
         if tracker is None:
             raise RuntimeError(f"{self!r} has no receiver tracker: start the StreamingContext first")
         return tracker
@@ -180,7 +180,7 @@ class ReceiverInputDStream(InputDStream):
 
     def clear_metadata(self, time_ms: int) -> None:
         super().clear_metadata(time_ms)
-        tracker = getattr(self.ssc, "_receiver_tracker", None)
+        tracker = self.ssc.runtime.receiver_tracker
         if tracker is not None:  # the blocks go with the RDDs that used them
             tracker.cleanup(self.id, time_ms - self.remember_ms)
             if self.wal_dir() is not None:

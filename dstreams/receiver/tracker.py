@@ -27,7 +27,7 @@ WORKER_CHECK_S = 0.5  # how often the live workers are compared with where the r
 
 def start_receivers(ssc):
     """The started tracker of ``ssc``'s receiver streams, or None when its graph has none."""
-    streams = [s for s in ssc._graph.inputs if getattr(s, "is_receiver", False)]
+    streams = [s for s in ssc.runtime.graph.inputs if getattr(s, "is_receiver", False)]
     if not streams:
         return None
     tracker = ReceiverTracker(ssc, streams)
@@ -335,7 +335,7 @@ class ReceiverTracker:
                     self._launch(state)
         self._post(events)
         for err in give_up:
-            self.ssc._on_error(err)
+            self.ssc.runtime.report_error(err)
 
     def _worker_gone(self, a) -> bool:
         """Whether the worker of attempt ``a`` left the cluster, seen in a list taken after its launch."""
@@ -436,4 +436,4 @@ class ReceiverTracker:
 
     def _post(self, events) -> None:
         for name, info in events:
-            self.ssc._bus.post(name, info)
+            self.ssc.runtime.bus.post(name, info)

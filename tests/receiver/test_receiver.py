@@ -40,7 +40,7 @@ def test_receiver_that_raises_is_restarted_as_a_new_task_and_listeners_hear_it(s
     stream = ssc.receiver_stream(FailFirstReceiver(token), restart_delay=0.05)
     stream.foreach_rdd(lambda rdd: out.extend(rdd.collect()))
     ssc.start()
-    tracker = ssc._receiver_tracker
+    tracker = ssc.runtime.receiver_tracker
     wait_until(lambda: tracker.num_records_received(stream.id) == 3, what="3 records from the restarted receiver")
     run_batches(ssc, 1)
     assert sorted(out) == ["x", "y", "z"]
@@ -70,7 +70,7 @@ def test_restart_from_a_receiver_thread(ssc, token):
     stream = ssc.receiver_stream(RestartOnceReceiver(token), restart_delay=0.05)
     stream.foreach_rdd(lambda rdd: out.extend(rdd.collect()))
     ssc.start()
-    wait_until(lambda: ssc._receiver_tracker.num_records_received(stream.id) == 2, what="a record per attempt")
+    wait_until(lambda: ssc.runtime.receiver_tracker.num_records_received(stream.id) == 2, what="a record per attempt")
     run_batches(ssc, 1)
     assert sorted(out) == ["attempt-1", "attempt-2"]
     assert [(e.last_error_message, e.last_error) for e in events.errors] == [
@@ -129,7 +129,7 @@ def test_graceful_stop_processes_every_record_stored(ssc, token):
     stream.foreach_rdd(lambda rdd: out.extend(rdd.collect()))
     ssc.start()
     wait_until(lambda: SHARED[token].get("stored") == n, what=f"the receiver to store {n} records")
-    assert ssc._receiver_tracker.num_records_received(stream.id) == 0  # still buffered on the worker
+    assert ssc.runtime.receiver_tracker.num_records_received(stream.id) == 0  # still buffered on the worker
     ssc.stop(stop_client=False, graceful=True)
     assert sorted(out) == list(range(n))
 
@@ -139,7 +139,7 @@ def test_graceful_stop_after_batches_ran(ssc, token):
     stream = ssc.receiver_stream(CountingReceiver(token, 100), block_interval=0.05)
     stream.foreach_rdd(lambda rdd: out.append(len(rdd.collect())))
     ssc.start()
-    wait_until(lambda: ssc._receiver_tracker.num_records_received(stream.id) == 100, what="100 records")
+    wait_until(lambda: ssc.runtime.receiver_tracker.num_records_received(stream.id) == 100, what="100 records")
     run_batches(ssc, 2)
     ssc.stop(stop_client=False, graceful=True)
     assert out == [100, 0]  # nothing left: no extra batch
@@ -149,7 +149,7 @@ def test_non_graceful_stop_releases_everything(client, ssc, token):
     stream = ssc.receiver_stream(CountingReceiver(token, 50), block_interval=0.02)
     stream.pprint()
     ssc.start()
-    wait_until(lambda: ssc._receiver_tracker.num_records_received(stream.id) == 50, what="50 records")
+    wait_until(lambda: ssc.runtime.receiver_tracker.num_records_received(stream.id) == 50, what="50 records")
     ssc.stop(stop_client=False)
     wait_until(lambda: not [k for k in client.who_has() if str(k).startswith(("rblock-", "receiver-"))],
                what="every block released")
@@ -210,7 +210,7 @@ def test_store_of_a_block_returns_once_stored_and_replicated(client, ssc, token)
     wait_until(lambda: SHARED[token].get("acked"), what="the block to be acknowledged")
     who = {str(k): v for k, v in client.who_has().items() if str(k).startswith("rblock-")}
     (primary,) = [k for k in who if not k.endswith("-r")]
-    worker = ssc._receiver_tracker.receiver_info(stream.id).worker
+    worker = ssc.runtime.receiver_tracker.receiver_info(stream.id).worker
     assert who[primary] == (worker,) or who[primary] == [worker]
     assert list(who[primary + "-r"]) != [worker] and len(who[primary + "-r"]) == 1
 
@@ -238,7 +238,7 @@ def test_preferred_worker_is_used(client, ssc, token):
     ssc.start()
     wait_until(lambda: "where" in SHARED[token], what="the receiver to run")
     assert SHARED[token]["where"] == stream.id
-    assert ssc._receiver_tracker.receiver_info(stream.id).worker == target
+    assert ssc.runtime.receiver_tracker.receiver_info(stream.id).worker == target
 
 
 def test_receivers_taking_every_thread_are_refused_at_start(client, ssc, token):
@@ -259,7 +259,7 @@ def test_one_thread_fewer_is_accepted(client, token):
         streams = [ssc.receiver_stream(CountingReceiver(token, 1)) for _ in range(threads - 1)]
         ssc.union(*streams).count().foreach_rdd(lambda rdd: SHARED[token].setdefault("n", rdd.collect()))
         ssc.start()
-        tracker = ssc._receiver_tracker
+        tracker = ssc.runtime.receiver_tracker
         wait_until(lambda: all(tracker.num_records_received(s.id) == 1 for s in streams), what="a record each")
         run_batches(ssc, 1)
         assert SHARED[token]["n"] == [threads - 1]
@@ -333,7 +333,7 @@ def test_blocks_on_a_worker_that_receivers_came_to_fill_are_copied_for_the_batch
     late_stream = ssc.receiver_stream(late, restart_delay=1.0)
     late_stream.pprint()
     ssc.start()
-    tracker = ssc._receiver_tracker
+    tracker = ssc.runtime.receiver_tracker
     wait_until(lambda: [i for i in events.stopped if i.stream_id == late_stream.id], what="the late one's first end")
     SHARED[token]["go"].set()  # only now, with one receiver there, the block is stored on that worker
     wait_until(lambda: tracker.num_records_received(stream.id) == 3, what="the first receiver's block")
@@ -353,7 +353,7 @@ def test_a_cancelled_receiver_task_ends_itself_and_is_restarted(ssc, token):
     stream = ssc.receiver_stream(CountingReceiver(token, 0), restart_delay=0.05)
     stream.pprint()
     ssc.start()
-    tracker = ssc._receiver_tracker
+    tracker = ssc.runtime.receiver_tracker
     wait_until(lambda: tracker.receiver_info(stream.id).active, what="the receiver to start")
     tracker.states[stream.id].attempt.future.cancel()
     wait_until(lambda: SHARED[token].get("stops") == 1, what="on_stop() of the cancelled attempt")
@@ -371,7 +371,7 @@ def test_a_receiver_stream_cannot_be_recovered_from_a_checkpoint(client, tmp_pat
     stream.count().foreach_rdd(lambda rdd: SHARED[token].setdefault("counts", []).append(rdd.collect()))
     try:
         ssc.start()
-        wait_until(lambda: ssc._receiver_tracker.num_records_received(stream.id) == 2, what="2 records")
+        wait_until(lambda: ssc.runtime.receiver_tracker.num_records_received(stream.id) == 2, what="2 records")
         run_batches(ssc, 1)
     finally:
         ssc.stop(stop_client=False)

@@ -30,7 +30,7 @@ def test_every_line_sent_is_counted_exactly_once(ssc, server):
     server.wait_for_connections(1)
     n = 2000
     server.send([f"line {i}" for i in range(n)])
-    tracker = ssc._receiver_tracker
+    tracker = ssc.runtime.receiver_tracker
     wait_until(lambda: tracker.num_records_received(lines.id) == n, what=f"{n} records at the driver")
     run_batches(ssc, 2)
     assert sorted(out[0]) == sorted(f"line {i}" for i in range(n))
@@ -47,7 +47,7 @@ def test_lines_are_utf8_without_line_ends(ssc, server):
     ssc.start()
     server.wait_for_connections(1)
     server.send(None, raw="héllo wörld\r\n日本語\n\nbad \xff byte\n".encode() + b"\xff\xfe\n")
-    wait_until(lambda: ssc._receiver_tracker.num_records_received(lines.id) == 5, what="5 lines")
+    wait_until(lambda: ssc.runtime.receiver_tracker.num_records_received(lines.id) == 5, what="5 lines")
     run_batches(ssc, 1)
     assert sorted(out) == sorted(["héllo wörld", "日本語", "", "bad \xff byte", "\ufffd\ufffd"])
 
@@ -59,7 +59,7 @@ def test_each_block_is_one_partition_and_batches_split_by_arrival(ssc, server):
     lines.count().foreach_rdd(lambda rdd: counts.append(rdd.collect()[0]))
     ssc.start()
     server.wait_for_connections(1)
-    tracker = ssc._receiver_tracker
+    tracker = ssc.runtime.receiver_tracker
     for i in range(3):  # three separate sends, each waited for: at least three blocks
         server.send([f"a{i}"])
         wait_until(lambda i=i: tracker.num_records_received(lines.id) == i + 1, what=f"record {i}")
@@ -77,7 +77,7 @@ def test_window_keeps_the_blocks_it_needs_and_blocks_are_released(client, ssc, s
     lines.window(2).foreach_rdd(lambda rdd: out.append(sorted(rdd.collect())))
     ssc.start()
     server.wait_for_connections(1)
-    tracker = ssc._receiver_tracker
+    tracker = ssc.runtime.receiver_tracker
     for i, batch in enumerate([["a"], ["b"], ["c"], []]):
         server.send(batch)
         wait_until(lambda i=i: tracker.num_records_received(lines.id) == min(i + 1, 3), what="the batch's lines")
@@ -105,7 +105,7 @@ def test_unreachable_server_restarts_the_receiver_and_reports_it(ssc):
     wait_until(lambda: len(events.errors) >= 2, what="two connection errors")
     assert f"error connecting to 127.0.0.1:{port}" in events.errors[0].last_error_message
     assert "ConnectionRefusedError" in events.errors[0].last_error
-    wait_until(lambda: ssc._receiver_tracker.receiver_info(0).restarts >= 2, what="restarts")
+    wait_until(lambda: ssc.runtime.receiver_tracker.receiver_info(0).restarts >= 2, what="restarts")
 
 
 def test_socket_receiver_checks_its_arguments():

@@ -69,7 +69,7 @@ def test_blocks_are_logged_before_store_returns_without_a_replica(client, ssc, t
     assert len(logged) == 1  # in the log once store() returned
     keys = [str(k) for k in client.who_has() if str(k).startswith("rblock-")]
     assert len(keys) == 1 and not keys[0].endswith("-r")  # the log replaces the replica
-    wait_until(lambda: ssc._receiver_tracker.num_records_received(stream.id) == 2, what="the block's metadata")
+    wait_until(lambda: ssc.runtime.receiver_tracker.num_records_received(stream.id) == 2, what="the block's metadata")
     run_batches(ssc, 1)
     assert SHARED[token]["out"][1] == [(1000, ["a", "b"])]
 
@@ -85,7 +85,7 @@ def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client
     tracker = None
     try:
         ssc.start()
-        tracker = ssc._receiver_tracker
+        tracker = ssc.runtime.receiver_tracker
         shared["blocks"].put(["a1", "a2"])
         wait_until(lambda: tracker.num_records_received(stream.id) == 2, what="block A")
         shared["gate"].set()
@@ -135,7 +135,7 @@ def test_old_log_files_are_deleted_once_their_batches_are_done(client, ssc, toke
     stream.window(2).foreach_rdd(lambda rdd: None)  # batch 1000's blocks are needed until batch 2000's window
     ssc.start()
     log = WriteAheadLog(stream.wal_dir(), writer="reader")
-    tracker = ssc._receiver_tracker
+    tracker = ssc.runtime.receiver_tracker
     old = log.write(b"no block of the stream needs this", time_ms=0)
     SHARED[token]["blocks"].put(["a"])
     wait_until(lambda: tracker.num_records_received(stream.id) == 1, what="block A")

@@ -33,7 +33,7 @@ def test_receivers_restart_on_a_live_worker_and_replicated_blocks_survive():
             streams[label].foreach_rdd(lambda rdd, label=label: out[label].append(sorted(rdd.collect())))
         try:
             ssc.start()
-            tracker = ssc._receiver_tracker
+            tracker = ssc.runtime.receiver_tracker
 
             def received(label):
                 return tracker.num_records_received(streams[label].id)

@@ -58,7 +58,7 @@ def test_bad_arguments_and_setting_values_are_refused_naming_them(ssc, kind, nam
     with pytest.raises((ValueError, TypeError)) as refused:
         create_direct_stream(ssc, ["events"], params, **kwargs)
     assert name in str(refused.value) and repr(value) in str(refused.value)
-    assert ssc._graph.inputs == []  # refused before joining the graph
+    assert ssc.runtime.graph.inputs == []  # refused before joining the graph
 
 
 @GIVEN
@@ -111,8 +111,8 @@ def _to_kafka_cases():
 def test_to_kafka_misconfigurations_are_refused_at_the_call(ssc, case):
     kwargs, named = case
     stream = ssc.queue_stream([["a"]])
-    outputs = len(ssc._graph.outputs)
+    outputs = len(ssc.runtime.graph.outputs)
     with pytest.raises((ValueError, TypeError)) as refused:
         stream.to_kafka(**kwargs)
     assert named in str(refused.value)
-    assert len(ssc._graph.outputs) == outputs  # no output operation was added
+    assert len(ssc.runtime.graph.outputs) == outputs  # no output operation was added

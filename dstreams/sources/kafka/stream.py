@@ -254,7 +254,7 @@ class DirectKafkaInputDStream(InputDStream):
         """The worker that should read each range (see :mod:`.placement`), or None to let Dask choose."""
         if not self.pinned:
             return None
-        workers = self.ssc._task_workers()
+        workers = self.ssc.runtime.task_workers()
         if not workers:
             return None
         self.assignment = placement.assign(self.assignment, [r.topic_partition for r in ranges], workers)
