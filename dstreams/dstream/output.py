@@ -99,12 +99,16 @@ def to_kafka(stream, topic, producer_params, transactional, group_id, transactio
             f"'{stream.name}' reads from {len(sources)}; write each direct stream's results separately"
         )
     out = ForEachDStream(stream, write, "to_kafka")
-    if transactional:
-        def abort_leftovers():
+
+    def on_start():
+        from ..plugins import register_kafka_clients
+
+        register_kafka_clients(out.ssc.client)  # the workers close their pooled producers when they stop
+        if transactional:  # abort what a dead predecessor left open
             prefix = transactional_id_prefix or sink.default_prefix(group_id, topic)
             sink.abort_open_transactions(producer_params, sink.transactional_ids(prefix, sources[0].current_offsets))
 
-        out.on_start = abort_leftovers
+    out.on_start = on_start
     return out
 
 

@@ -94,7 +94,7 @@ class _Entry:
     evicted: bool = False
 
 
-class _ConsumerCache:
+class ConsumerCache:
     """Cached consumers of one process; see :func:`borrow_consumer`."""
 
     def __init__(self) -> None:
@@ -182,9 +182,17 @@ class _ConsumerCache:
         self._entries = {}
 
 
-_CACHE = _ConsumerCache()
+_CACHE = ConsumerCache()  # outside a worker (a read called directly), or before the plugin is set up
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_CACHE.forget)
+
+
+def _cache(dask_worker=None) -> ConsumerCache:
+    """The cache of the worker running this task (held by its KafkaClientsPlugin), else this process's."""
+    from ...plugins import worker_plugin
+
+    plugin = worker_plugin(dask_worker)
+    return plugin.consumers if plugin is not None else _CACHE
 
 
 def _reader_config(kafka_params: Mapping[str, Any]) -> tuple[dict, str | None, Callable | None, Callable | None]:
@@ -229,12 +237,12 @@ def borrow_consumer(
     config, group_id, _, _ = _reader_config(kafka_params)
     tp = TopicPartition(*topic_partition)
     key = (group_id, tp.topic, tp.partition, params_fingerprint(config))
-    with _CACHE.borrow(key, config, tp, timeout_ms) as consumer:
+    with _cache().borrow(key, config, tp, timeout_ms) as consumer:
         yield consumer
 
 
-def consumer_cache_stats() -> dict[str, int]:
-    """Counters of this process's consumer cache.
+def consumer_cache_stats(dask_worker=None) -> dict[str, int]:
+    """Counters of this worker's consumer cache (``client.run(consumer_cache_stats)``), or this process's.
 
     Returns
     -------
@@ -243,11 +251,11 @@ def consumer_cache_stats() -> dict[str, int]:
         created because the cached one was busy; ``closed``: consumers closed;
         ``cached``: consumers currently cached.
     """
-    return _CACHE.stats()
+    return _cache(dask_worker).stats()
 
 
 def close_all() -> None:
-    """Close every cached consumer of this process (worker teardown).
+    """Close every consumer cached outside a worker's plugin (in this process).
 
     Consumers in use are closed as soon as their borrower is done.
     """
@@ -259,20 +267,34 @@ def close_all() -> None:
 _gc_lock = threading.Lock()
 _gc_pausers = 0
 _gc_resume = False
+#: the environment variable (on the workers) that turns the collector pause on: "1" on, "0" off (default)
+GC_PAUSE_ENV = "DSTREAMS_KAFKA_GC_PAUSE"
+
+
+def gc_pause_wanted() -> bool:
+    """Whether ``DSTREAMS_KAFKA_GC_PAUSE=1`` asks to pause the collector while records are decoded."""
+    value = os.environ.get(GC_PAUSE_ENV, "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"{GC_PAUSE_ENV}={value!r} on this worker: use 1 (pause the garbage collector while "
+                         "Kafka records are decoded) or 0 (do not, the default)")
+    return value == "1"
 
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while records are decoded.
+    """Pause Python's cyclic garbage collector while records are decoded, when ``DSTREAMS_KAFKA_GC_PAUSE=1``.
 
-    A read allocates a few objects per record (the record, its headers list) and keeps them all: each
-    collection then walks every record read so far, and a 250,000-record read spent about a third of
-    its time in collections that freed nothing. ConsumerRecords hold no reference cycles; reference
-    counting frees them whatever the collector does. The collector resumes when the last concurrent read of
-    this process ends (if it was on before the first began); it is paused for one ``poll`` at a time,
-    so a read waiting for records that are slow to come does not hold it off.
+    A read allocates a few objects per record and keeps them all: each collection then walks every
+    record read so far, although ConsumerRecords hold no reference cycles. The pause is process-wide
+    (CPython has one collector), so other tasks running on the worker meanwhile see no cyclic
+    collection either: it is off unless asked for. When on, the collector resumes when the last
+    concurrent read of this process ends (if it was on before the first began); it is paused for one
+    ``poll`` at a time, so a read waiting for records that are slow to come does not hold it off.
     """
     global _gc_pausers, _gc_resume
+    if not gc_pause_wanted():
+        yield
+        return
     with _gc_lock:
         if _gc_pausers == 0:
             _gc_resume = gc.isenabled()
@@ -352,7 +374,7 @@ def read_range(
         return Records()
     tp = offset_range.topic_partition
     key = (group_id, tp.topic, tp.partition, params_fingerprint(config))
-    with _CACHE.borrow(key, config, tp, poll_timeout_ms) as consumer:
+    with _cache().borrow(key, config, tp, poll_timeout_ms) as consumer:
         records = _read(consumer, config, offset_range, poll_timeout_ms)
     if key_deserializer is None and value_deserializer is None:
         return records

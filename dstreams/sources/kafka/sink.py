@@ -25,10 +25,37 @@ from .consumer import params_fingerprint
 from .metadata import KafkaParamsError
 from .offsets import OffsetRange
 
-_lock = threading.Lock()
-_producers: dict[tuple, KafkaProducer] = {}
-_offset_readers: dict[tuple, KafkaConsumer] = {}
-_stats = {"producers_created": 0}
+
+class ProducerPool:
+    """The producers (one per settings and transactional id) and offset readers a worker keeps."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.producers: dict[tuple, KafkaProducer] = {}
+        self.offset_readers: dict[tuple, KafkaConsumer] = {}
+        self.created = 0
+
+    def close_all(self) -> None:
+        with self.lock:
+            items = list(self.producers.values()) + list(self.offset_readers.values())
+            self.producers.clear()
+            self.offset_readers.clear()
+        for p in items:
+            try:
+                p.close()
+            except Exception:
+                pass
+
+
+_POOL = ProducerPool()  # outside a worker (a write called directly), or before the plugin is set up
+
+
+def _pool(dask_worker=None) -> ProducerPool:
+    """The pool of the worker running this task (held by its KafkaClientsPlugin), else this process's."""
+    from ...plugins import worker_plugin
+
+    plugin = worker_plugin(dask_worker)
+    return plugin.producers if plugin is not None else _POOL
 
 
 def _producer_config(params: Mapping[str, Any]) -> dict:
@@ -56,23 +83,25 @@ def producer(params: Mapping[str, Any], transactional_id: str | None = None) -> 
     """This process's pooled producer for ``params`` (and ``transactional_id``), created once."""
     config = _producer_config(params)
     key = (params_fingerprint(config), transactional_id)
-    with _lock:
-        p = _producers.get(key)
+    pool = _pool()
+    with pool.lock:
+        p = pool.producers.get(key)
         if p is None:
             if transactional_id is not None:
                 config["transactional_id"] = transactional_id
             p = KafkaProducer(**config)
             if transactional_id is not None:
                 p.init_transactions()  # aborts what a dead predecessor left open; fences zombies
-            _producers[key] = p
-            _stats["producers_created"] += 1
+            pool.producers[key] = p
+            pool.created += 1
         return p
 
 
 def _drop_producer(params, transactional_id):
     key = (params_fingerprint(_producer_config(params)), transactional_id)
-    with _lock:
-        p = _producers.pop(key, None)
+    pool = _pool()
+    with pool.lock:
+        p = pool.producers.pop(key, None)
     if p is not None:
         try:
             p.close(timeout=5)
@@ -80,35 +109,30 @@ def _drop_producer(params, transactional_id):
             pass
 
 
-def producer_pool_stats() -> dict:
-    """Counters of this process's producer pool: ``producers_created`` and ``pooled``."""
-    with _lock:
-        return {"producers_created": _stats["producers_created"], "pooled": len(_producers)}
+def producer_pool_stats(dask_worker=None) -> dict:
+    """Counters of this worker's producer pool (``client.run(producer_pool_stats)``), or this process's:
+    ``producers_created`` and ``pooled``."""
+    pool = _pool(dask_worker)
+    with pool.lock:
+        return {"producers_created": pool.created, "pooled": len(pool.producers)}
 
 
 def close_all() -> None:
-    """Close every pooled producer of this process (worker teardown)."""
-    with _lock:
-        items = list(_producers.values()) + list(_offset_readers.values())
-        _producers.clear()
-        _offset_readers.clear()
-    for p in items:
-        try:
-            p.close()
-        except Exception:
-            pass
+    """Close every producer pooled outside a worker's plugin (in this process)."""
+    _POOL.close_all()
 
 
 def _committed(consumer_params, group_id, ranges) -> dict:
     bootstrap = consumer_params.get("bootstrap_servers")
     key = (params_fingerprint(dict(consumer_params)), group_id)
-    with _lock:
-        c = _offset_readers.get(key)
+    pool = _pool()
+    with pool.lock:
+        c = pool.offset_readers.get(key)
         if c is None:
             cfg = {k: v for k, v in consumer_params.items()
                    if k in KafkaConsumer.DEFAULT_CONFIG and k not in ("key_deserializer", "value_deserializer")}
             cfg.update(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-            c = _offset_readers[key] = KafkaConsumer(**cfg)
+            c = pool.offset_readers[key] = KafkaConsumer(**cfg)
     return {r.topic_partition: c.committed(r.topic_partition) for r in ranges}
 
 

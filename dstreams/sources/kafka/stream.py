@@ -109,6 +109,9 @@ class DirectKafkaInputDStream(InputDStream):
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
+        from ...plugins import register_kafka_clients
+
+        register_kafka_clients(self.ssc.client)  # the workers close their cached consumers when they stop
         self.pinned = placement.register(self.ssc.client)
         self.report_queue = f"dstreams-kafka-left-out-{uuid.uuid4().hex}"
         self.metadata = KafkaMetadata(self.kafka_params)

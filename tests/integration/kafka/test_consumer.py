@@ -283,11 +283,26 @@ def test_concurrent_reads_of_one_partition_are_safe(kafka_params, topic, produce
     assert d["closed"] == d["temporary"]
 
 
-def test_reads_pause_the_garbage_collector_and_restore_it():
+def test_reads_leave_the_garbage_collector_alone_by_default(monkeypatch):
     import gc
 
-    from dstreams.sources.kafka.consumer import _gc_paused
+    from dstreams.sources.kafka.consumer import GC_PAUSE_ENV, _gc_paused
 
+    monkeypatch.delenv(GC_PAUSE_ENV, raising=False)
+    with _gc_paused():
+        assert gc.isenabled()  # other tasks on the worker keep their collector
+    monkeypatch.setenv(GC_PAUSE_ENV, "yes")
+    with pytest.raises(ValueError, match=r"DSTREAMS_KAFKA_GC_PAUSE='yes' on this worker: use 1 .* or 0"):
+        with _gc_paused():
+            pass
+
+
+def test_reads_pause_the_garbage_collector_when_asked_and_restore_it(monkeypatch):
+    import gc
+
+    from dstreams.sources.kafka.consumer import GC_PAUSE_ENV, _gc_paused
+
+    monkeypatch.setenv(GC_PAUSE_ENV, "1")
     assert gc.isenabled()
     with _gc_paused():
         assert not gc.isenabled()

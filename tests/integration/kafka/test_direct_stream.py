@@ -312,3 +312,29 @@ def test_offsets_deleted_by_retention_skipped_on_request(kssc, kafka_params, top
     assert batches[0][1] == ["m3", "m4"]
     meta = next(iter(listener.infos[0].values())).metadata
     assert meta["skipped_offsets"] == {f"{name}-0": {"wanted": 0, "earliest": 3}}
+
+
+def test_workers_close_their_cached_consumers_when_they_stop(kafka_params, topic, produce):
+    """Each worker's consumer cache is held by its KafkaClientsPlugin, which closes it when the worker stops."""
+    from distributed import Client, LocalCluster
+
+    from dstreams.plugins import KAFKA_CLIENTS
+    from dstreams.testing import ManualClock
+
+    name = topic(2)
+    produce(name, 3, partition=0)
+    produce(name, 3, partition=1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        ssc = StreamingContext(client, 1, clock=ManualClock())
+        out = []
+        create_direct_stream(ssc, [name], kafka_params, starting_offsets="earliest") \
+            .foreach_rdd(lambda rdd: out.append(rdd.count()))
+        run_batches(ssc, 1)
+        ssc.stop(stop_client=False)
+        assert list(client.run(consumer_cache_stats).values()) == [
+            {"created": 2, "temporary": 0, "closed": 0, "cached": 2}]
+        (worker,) = cluster.workers.values()
+        plugin = worker.plugins[KAFKA_CLIENTS]
+    assert out == [6]
+    assert plugin.consumers.stats() == {"created": 2, "temporary": 0, "closed": 2, "cached": 0}
