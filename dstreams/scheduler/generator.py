@@ -5,6 +5,7 @@ import functools
 import logging
 import queue
 import threading
+from dataclasses import dataclass, field
 
 from ..listener import BatchInfo
 from .jobs import JobSet
@@ -12,7 +13,35 @@ from .timer import RecurringTimer
 
 logger = logging.getLogger("dstreams")
 
-GENERATE, CLEAR, FLUSH, STOP = "generate-jobs", "clear-metadata", "flush", "stop"
+
+
+@dataclass(frozen=True)
+class GenerateJobs:
+    """Generate the jobs of batch ``time_ms`` (the timer's tick, or a batch rerun after recovery)."""
+
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class ClearMetadata:
+    """Batch ``time_ms`` finished: forget what it needed, then checkpoint."""
+
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Set ``done`` once every event queued before this one is handled."""
+
+    done: threading.Event = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End the event loop."""
+
+
+Event = GenerateJobs | ClearMetadata | Flush | Stop
 
 
 class JobGenerator:
@@ -24,7 +53,7 @@ class JobGenerator:
         self.checkpointer = checkpointer  # called as checkpointer(last_generated, pending_times)
         self.pending: set[int] = set()
         self._events: queue.Queue = queue.Queue()
-        self.timer = RecurringTimer(clock, batch_ms, lambda t: self._events.put((GENERATE, t)),
+        self.timer = RecurringTimer(clock, batch_ms, lambda t: self._events.put(GenerateJobs(t)),
                                     "dstreams-timer")
         self._thread = threading.Thread(target=self._loop, name="dstreams-job-generator", daemon=True)
         self.last_generated: int | None = None
@@ -51,31 +80,31 @@ class JobGenerator:
         self.last_generated = last_generated
         self._thread.start()
         for t in times:
-            self._events.put((GENERATE, t))
+            self._events.put(GenerateJobs(t))
         self.timer.start(restart_at)
         return times
 
     def clear(self, time_ms: int) -> None:
-        self._events.put((CLEAR, time_ms))
+        self._events.put(ClearMetadata(time_ms))
 
     def _loop(self) -> None:
         while True:
-            kind, t = self._events.get()
-            if kind == STOP:
+            event: Event = self._events.get()
+            if isinstance(event, Stop):
                 return
-            if kind == FLUSH:
-                t.set()
+            if isinstance(event, Flush):
+                event.done.set()
                 continue
             try:
-                if kind == GENERATE:
-                    self._generate(t)
-                elif kind == CLEAR:
-                    self.pending.discard(t)
-                    self.graph.clear_metadata(t)
-                    self.input_info.cleanup(t)
+                if isinstance(event, GenerateJobs):
+                    self._generate(event.time_ms)
+                elif isinstance(event, ClearMetadata):
+                    self.pending.discard(event.time_ms)
+                    self.graph.clear_metadata(event.time_ms)
+                    self.input_info.cleanup(event.time_ms)
                     self._checkpoint()
             except Exception:  # defensive: a bug here must not kill the loop silently
-                logger.exception("dstreams job generator failed on %s(%s)", kind, t)
+                logger.exception("dstreams job generator failed on %s", event)
 
     def _generate(self, t: int) -> None:
         try:
@@ -103,12 +132,12 @@ class JobGenerator:
         batch time, for the data received since the last one (the receivers' last blocks)."""
         last = self.timer.stop()
         if graceful and final_batch and last is not None:
-            self._events.put((GENERATE, last + self.batch_ms))
+            self._events.put(GenerateJobs(last + self.batch_ms))
         if not graceful:
             self._drain()
         elif threading.current_thread() is not self._thread and self._thread.is_alive():
             done = threading.Event()
-            self._events.put((FLUSH, done))
+            self._events.put(Flush(done))
             done.wait(60)
 
     def stop(self, graceful: bool) -> None:
@@ -117,7 +146,7 @@ class JobGenerator:
         self.timer.stop()
         if not graceful:
             self._drain()
-        self._events.put((STOP, None))
+        self._events.put(Stop())
         if threading.current_thread() is not self._thread and self._thread.is_alive():
             self._thread.join(30)
 
@@ -130,7 +159,7 @@ class JobGenerator:
                 event = self._events.get_nowait()
             except queue.Empty:
                 break
-            if event[0] != GENERATE:
+            if not isinstance(event, GenerateJobs):
                 kept.append(event)
         for event in kept:
             self._events.put(event)

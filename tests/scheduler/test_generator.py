@@ -1,7 +1,7 @@
 """JobGenerator's event loop: what a stop keeps and what it drops."""
 from types import SimpleNamespace
 
-from dstreams.scheduler.generator import GENERATE, JobGenerator
+from dstreams.scheduler.generator import GenerateJobs, JobGenerator
 from dstreams.testing import ManualClock
 
 
@@ -14,7 +14,7 @@ def test_a_non_graceful_stop_drops_ungenerated_batches_but_keeps_the_clean_up_of
                        input_info=SimpleNamespace(cleanup=lambda t: None),
                        checkpointer=lambda last, pending: calls.append(("checkpoint", last, pending)))
     gen.last_generated, gen.pending = 2000, {1000, 2000}
-    gen._events.put((GENERATE, 3000))  # due, not generated yet
+    gen._events.put(GenerateJobs(3000))  # due, not generated yet
     gen.clear(1000)  # batch 1000 finished just before the stop
     gen.stop_generating(graceful=False)
     gen._thread.start()
