@@ -55,6 +55,15 @@ def check_operation2(client, inputs1, inputs2, operation, expected, *, ordered=F
     assert got == want, f"\n got: {got}\nwant: {want}"
 
 
+def die_with_parent():
+    """``preexec_fn`` for a test's child process: it gets SIGTERM when pytest dies (Linux), so a killed run
+    leaves no scheduler, worker or driver behind."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @contextlib.contextmanager
 def dask_cli_cluster(directory, worker_commands, nworkers, env=None):
     """A `dask scheduler` and workers started with the `dask` command line, each in its own process.
@@ -66,7 +75,8 @@ def dask_cli_cluster(directory, worker_commands, nworkers, env=None):
     base_env = dict(os.environ if env is None else env)
     base_env.pop("PYTHONHASHSEED", None)  # every process hashes strings differently, as in production
     base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), base_env.get("PYTHONPATH")]))
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": directory}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": directory,
+             "preexec_fn": die_with_parent}
     procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--scheduler-file", str(sched_file),
                                "--port", "0", "--dashboard-address", ":0", "--host", "127.0.0.1"],
                               env=base_env, **quiet)]

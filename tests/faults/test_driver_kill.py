@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from tests.faults.conftest import DSN
+from tests.helpers import die_with_parent
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "recoverable_wordcount.py"
 WORDS = "alpha beta gamma delta epsilon zeta eta theta".split()
@@ -26,7 +27,8 @@ class Driver:
             command = [sys.executable, "-c", "import dstreams, runpy, sys; "
                        f"dstreams.__version__ = {dstreams_version!r}; sys.argv = sys.argv[1:]; "
                        "runpy.run_path(sys.argv[0], run_name='__main__')", str(script), *args]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=die_with_parent)
         self.lines: queue.Queue = queue.Queue()
         self.log: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
