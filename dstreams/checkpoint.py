@@ -23,15 +23,13 @@ from dataclasses import dataclass, field
 import cloudpickle
 import fsspec
 
+from .errors import CheckpointError, CheckpointSignatureError, CheckpointVersionError
+
 logger = logging.getLogger("dstreams")
 
 FORMAT = 1
 PREFIX = "checkpoint-"
 KEEP = 5
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint could not be used: it names the file and how to go on."""
 
 
 @dataclass
@@ -160,7 +158,7 @@ def read_file(path: str, key=None, on_header=None) -> CheckpointState:
     mine = _versions()
     for what in ("python", "dstreams"):
         if header.get(what) != mine[what]:
-            raise CheckpointError(
+            raise CheckpointVersionError(
                 f"checkpoint {path} was written by {what} {header.get(what)}, this is {mine[what]}: it is not "
                 f"unpickled. Start a new application from the offsets in {_offsets_file(path)} instead "
                 "(e.g. create_direct_stream(..., starting_offsets=...)) with a new checkpoint directory"
@@ -170,7 +168,7 @@ def read_file(path: str, key=None, on_header=None) -> CheckpointState:
     if key is not None or header.get("hmac") is not None:
         expected = _sign(key, payload)
         if expected is None or header.get("hmac") is None or not hmac.compare_digest(expected, header["hmac"]):
-            raise CheckpointError(
+            raise CheckpointSignatureError(
                 f"checkpoint {path} failed its signature check (checkpoint_key missing or different); it was "
                 "not unpickled"
             )
@@ -192,9 +190,9 @@ def read_latest(directory: str, key=None, on_header=None) -> CheckpointState | N
     for path in files:
         try:
             return read_file(path, key, on_header)
+        except (CheckpointVersionError, CheckpointSignatureError):
+            raise  # an older checkpoint would silently lose the newest state
         except CheckpointError as e:
-            if "written by" in str(e) or "signature" in str(e):
-                raise
             logger.warning("dstreams: skipping checkpoint: %s", e)
             errors.append(str(e))
         except Exception as e:  # unpickling failed

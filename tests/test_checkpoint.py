@@ -5,6 +5,7 @@ import pytest
 
 from dstreams import StreamingContext
 from dstreams.checkpoint import CheckpointError, checkpoint_files, read_latest
+from dstreams.errors import CheckpointSignatureError, CheckpointVersionError
 from dstreams.testing import ManualClock, run_batches
 
 SEEN = []  # module level: functions in checkpoints refer to it by reference
@@ -119,9 +120,9 @@ def test_no_usable_checkpoint_names_the_json_offsets(client, tmp_path):
 def test_signed_checkpoints_refuse_a_wrong_key_before_unpickling(client, tmp_path):
     _one_checkpoint(client, tmp_path, key="secret")
     assert read_latest(str(tmp_path / "ckpt"), key="secret").time_ms == 2000
-    with pytest.raises(CheckpointError, match="signature"):
+    with pytest.raises(CheckpointSignatureError, match="signature"):
         read_latest(str(tmp_path / "ckpt"), key="other")
-    with pytest.raises(CheckpointError, match="signature"):
+    with pytest.raises(CheckpointSignatureError, match="signature"):
         read_latest(str(tmp_path / "ckpt"))
 
 
@@ -134,7 +135,7 @@ def test_another_dstreams_version_is_refused_pointing_to_the_offsets(client, tmp
         header["dstreams"] = "0.0.1"
         with open(f, "wb") as fh:
             fh.write(json.dumps(header).encode() + b"\n" + payload)
-    with pytest.raises(CheckpointError, match=r"written by dstreams 0\.0\.1.*not unpickled.*offsets-.*\.json"):
+    with pytest.raises(CheckpointVersionError, match=r"written by dstreams 0\.0\.1.*not unpickled.*offsets-.*\.json"):
         read_latest(str(tmp_path / "ckpt"))
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import collections
 import collections.abc
 
+from ..errors import ReceiverError
+
 
 class Receiver:
     """Base class of a custom source: subclass it, implement :meth:`on_start` and :meth:`on_stop`.
@@ -108,7 +110,7 @@ class Receiver:
     def _require_supervisor(self, what):
         sup = self._supervisor
         if sup is None:
-            raise RuntimeError(
+            raise ReceiverError(
                 f"{type(self).__name__}.{what} can only be called while the receiver runs on a worker "
                 "(from on_start() or the threads it starts); pass the receiver to ssc.receiver_stream() "
                 "and start the context"

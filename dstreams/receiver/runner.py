@@ -31,6 +31,7 @@ import traceback
 from dataclasses import dataclass
 
 from .._util import as_records
+from ..errors import ReceiverError
 
 logger = logging.getLogger("dstreams")
 
@@ -118,7 +119,7 @@ class BlockGenerator:
 
     def check_accepting(self) -> None:
         if not self._adding:
-            raise RuntimeError(
+            raise ReceiverError(
                 f"receiver {self.name} is stopped: store() was called after on_stop() returned, so the "
                 "records cannot be stored; make the receiver's threads end in on_stop()"
             )

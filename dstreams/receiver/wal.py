@@ -19,13 +19,11 @@ from typing import NamedTuple
 
 import fsspec
 
+from ..errors import WALError
+
 HEADER = struct.Struct(">II")  # data length, CRC32 of the data
 PREFIX = "log-"
 ROLL_MS = 60_000  #: default time range of one log file
-
-
-class WALError(RuntimeError):
-    """A record could not be read back: its file or segment is missing or corrupt."""
 
 
 class Segment(NamedTuple):
