@@ -17,7 +17,7 @@ from .errors import (
 from .listener import BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingListener
 from .pool import ConnectionPool
 from .rdd import RDD
-from .receiver.api import Receiver
+from .sources.receiver.api import Receiver
 
 __version__ = "0.1.0"
 

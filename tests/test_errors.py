@@ -50,7 +50,7 @@ def test_every_error_is_a_streaming_error_and_keeps_its_builtin_base():
     ("dstreams.pool", "PoolTimeoutError"),
     ("dstreams.pool", "PoolClosedError"),
     ("dstreams.sources.kafka.offsets", "KafkaSourceError"),
-    ("dstreams.receiver.wal", "WALError"),
+    ("dstreams.sources.receiver.wal", "WALError"),
 ])
 def test_old_import_paths_give_the_same_class(module, name):
     assert getattr(importlib.import_module(module), name) is getattr(errors, name)

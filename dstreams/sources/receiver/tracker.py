@@ -15,12 +15,12 @@ import time
 
 from distributed import KilledWorker
 
-from .._util import as_records
-from ..errors import ReceiverError
-from ..listener import ReceiverInfo
+from ..._util import as_records
+from ...errors import ReceiverError
+from ...listener import ReceiverInfo
 from .blocks import WAIT, ReceivedBlock, ReceivedBlockTracker
-from .runner import ReceiverSpec, error_text, run_receiver
 from .scheduling import check_capacity, choose_worker
+from .supervisor import ReceiverSpec, error_text, run_receiver
 
 logger = logging.getLogger("dstreams")
 

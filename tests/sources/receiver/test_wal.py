@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from dstreams.receiver.wal import WALError, WriteAheadLog, parse_name, read
+from dstreams.sources.receiver.wal import WALError, WriteAheadLog, parse_name, read
 
 
 def test_write_read_and_read_all_in_order(tmp_path):

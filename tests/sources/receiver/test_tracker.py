@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from distributed import KilledWorker
 
-from dstreams.receiver.tracker import ReceiverTracker, _Attempt
+from dstreams.sources.receiver.tracker import ReceiverTracker, _Attempt
 from dstreams.testing import ManualClock
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from dstreams import StreamingContext
-from dstreams.receiver.wal import WriteAheadLog
+from dstreams.sources.receiver.wal import WriteAheadLog
 from dstreams.testing import ManualClock, run_batches
 
 from .support import SHARED, ThreadedReceiver, wait_until
@@ -125,8 +125,8 @@ def _cleared(ssc, t):
 
 
 def test_old_log_files_are_deleted_once_their_batches_are_done(client, ssc, token, tmp_path, monkeypatch):
-    from dstreams.receiver import input as receiver_input
-    from dstreams.receiver import wal
+    from dstreams.sources.receiver import input as receiver_input
+    from dstreams.sources.receiver import wal
 
     monkeypatch.setattr(receiver_input, "CLEAN_MARGIN_MS", 0)
     monkeypatch.setattr(wal, "ROLL_MS", 100)  # the receiver's files roll every 100 ms

@@ -1,7 +1,7 @@
 """Where receivers run: a pure policy (Spark's ``ReceiverSchedulingPolicy``), no cluster access."""
 from __future__ import annotations
 
-from ..errors import ReceiverError
+from ...errors import ReceiverError
 
 
 def choose_worker(nthreads: dict, load: dict, preferred: str | None = None, exclude=(),

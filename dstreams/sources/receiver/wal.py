@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import fsspec
 
-from ..errors import WALError
+from ...errors import WALError
 
 HEADER = struct.Struct(">II")  # data length, CRC32 of the data
 PREFIX = "log-"

@@ -1,7 +1,7 @@
 """Receiver: the user-facing base class of receiver-based sources (Spark's ``Receiver``).
 
 A receiver is written by the user and runs on a worker, inside a long-lived task that a supervisor
-(:mod:`dstreams.receiver.runner`) owns. The receiver only knows how to get records from its source;
+(:mod:`dstreams.sources.receiver.supervisor`) owns. The receiver only knows how to get records from its source;
 the supervisor cuts them into blocks, stores them on the cluster, rate-limits and reports.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import collections.abc
 
-from ..errors import ReceiverError
+from ...errors import ReceiverError
 
 
 class Receiver:
