@@ -135,7 +135,8 @@ def checkpoint_files(directory: str) -> list[str]:
     if not fs.exists(root):
         return []
     names = [p for p in fs.ls(root, detail=False) if p.rsplit("/", 1)[-1].startswith(PREFIX)]
-    return sorted(names, reverse=True)
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    return sorted((p if local else fs.unstrip_protocol(p) for p in names), reverse=True)  # URLs: read_file opens them
 
 
 def _offsets_file(path: str) -> str:

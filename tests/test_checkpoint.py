@@ -1,6 +1,8 @@
 """Metadata checkpoints: atomic files, headers, signatures, corrupt files, and what get_or_create refuses."""
 import json
+import uuid
 
+import fsspec
 import pytest
 
 from dstreams import StreamingContext
@@ -85,6 +87,21 @@ def test_queue_stream_runs_with_a_checkpoint_dir_but_is_not_recovered(client, tm
     assert checkpoint_files(str(tmp_path))
     with pytest.raises(CheckpointError, match=r"'queue-0' \(QueueInputDStream: its data lives only in the driver"):
         StreamingContext.get_or_create(str(tmp_path), lambda: None, client=client)
+
+
+def test_checkpoints_in_an_object_store_are_read_back(client, tmp_path):
+    directory = f"memory://ckpt-{uuid.uuid4().hex}"
+    (tmp_path / "in").mkdir()
+    ssc = file_graph(client, directory, tmp_path / "in")
+    run_batches(ssc, 2)
+    ssc.stop(stop_client=False)
+    try:
+        files = checkpoint_files(directory)
+        assert files and all(f.startswith("memory://") for f in files)
+        assert read_latest(directory).time_ms == 2000
+    finally:
+        fs, root = fsspec.core.url_to_fs(directory)
+        fs.rm(root, recursive=True)
 
 
 def _one_checkpoint(client, tmp_path, key=None):
