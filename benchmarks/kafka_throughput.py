@@ -336,7 +336,7 @@ def main():
 
     from distributed import Client, LocalCluster
 
-    from dstreams.devbroker import DevBroker
+    from dstreams.dev.broker import DevBroker
 
     with DevBroker() as broker:
         bootstrap = broker.bootstrap_servers

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from dstreams.devbroker import DevBroker
+from dstreams.dev.broker import DevBroker
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "recoverable_wordcount.py"
 DSN = "host=127.0.0.1 dbname=test user=postgres"

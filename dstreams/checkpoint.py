@@ -24,27 +24,13 @@ from dataclasses import dataclass, field
 import cloudpickle
 import fsspec
 
+from .errors import CheckpointError, CheckpointSignatureError, CheckpointUnreadableError, CheckpointVersionError
+
 logger = logging.getLogger("dstreams")
 
 FORMAT = 1
 PREFIX = "checkpoint-"
 KEEP = 5
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint could not be used: it names the file and how to go on."""
-
-
-class CheckpointVersionError(CheckpointError):
-    """The checkpoint was written by another Python or dstreams version: its graph is not unpickled."""
-
-
-class CheckpointSignatureError(CheckpointError):
-    """The checkpoint's signature does not match the ``checkpoint_key``: nothing of it is used."""
-
-
-class CheckpointUnreadableError(CheckpointError):
-    """No checkpoint in the directory could be loaded (corrupt, or the code it refers to changed)."""
 
 
 @dataclass
@@ -177,7 +163,8 @@ def checkpoint_files(directory: str) -> list[str]:
     if not fs.exists(root):
         return []
     names = [p for p in fs.ls(root, detail=False) if p.rsplit("/", 1)[-1].startswith(PREFIX)]
-    return sorted(names, reverse=True)
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    return sorted((p if local else fs.unstrip_protocol(p) for p in names), reverse=True)  # URLs: read_file opens them
 
 
 def snapshot_files(directory: str) -> list[str]:
@@ -189,7 +176,7 @@ def snapshot_files(directory: str) -> list[str]:
         return []
     names = [p for p in fs.ls(root, detail=False)
              if p.rsplit("/", 1)[-1].startswith(SNAPSHOT) and p.endswith(".json")]
-    return sorted(names, reverse=True)
+    return sorted(names, reverse=True)  # opened through fs, which knows its protocol
 
 
 def read_latest_snapshot(directory: str, key=None) -> tuple[dict, str] | None:
@@ -259,7 +246,7 @@ def read_latest(directory: str, key=None, make_context=None) -> CheckpointState 
         try:
             return read_file(path, key, make_context)
         except (CheckpointVersionError, CheckpointSignatureError):
-            raise
+            raise  # an older checkpoint would silently lose the newest state
         except CheckpointError as e:
             logger.warning("dstreams: skipping checkpoint: %s", e)
             errors.append(str(e))

@@ -194,7 +194,7 @@ class StreamingContext:
         --------
         >>> events = ssc.receiver_stream(MyReceiver("source"), max_rate=1000)  # doctest: +SKIP
         """
-        from .receiver.input import ReceiverInputDStream
+        from .sources.receiver.input import ReceiverInputDStream
 
         return ReceiverInputDStream(self, receiver, max_rate, block_interval, replicate, max_restarts, restart_delay,
                                     write_ahead_log, backpressure, initial_rate, min_rate)
@@ -209,7 +209,7 @@ class StreamingContext:
         --------
         >>> lines = ssc.socket_text_stream("127.0.0.1", 9999)  # doctest: +SKIP
         """
-        from .receiver.socket import SocketReceiver
+        from .sources.receiver.socket import SocketReceiver
 
         return self.receiver_stream(SocketReceiver(host, port), max_rate, **options)
 
@@ -437,7 +437,7 @@ class StreamingContext:
             self._generator = JobGenerator(self.runtime.graph, self.clock, self.batch_ms, self._scheduler,
                                            self.runtime.input_info, checkpointer)
             try:
-                from .receiver.tracker import start_receivers
+                from .sources.receiver.tracker import start_receivers
 
                 self.runtime.receiver_tracker = start_receivers(self)  # None without receiver streams
                 if self._restored is not None:

@@ -30,6 +30,7 @@ from distributed.utils import sync
 from distributed.worker import WORKER_ANY_RUNNING
 
 from ._util import to_ms
+from .errors import PoolClosedError, PoolTimeoutError
 
 __all__ = ["PLUGIN_NAME", "ConnectionPool", "PoolClosedError", "PoolTimeoutError"]
 
@@ -42,14 +43,6 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds a borrower waits for a free connection before :class:`PoolTimeoutError`."""
 
 _STAT_NAMES = ("created", "closed", "borrowed", "discarded", "waited", "timeouts")
-
-
-class PoolTimeoutError(TimeoutError):
-    """Every connection of the pool stayed in use for the whole borrowing timeout."""
-
-
-class PoolClosedError(RuntimeError):
-    """The pool was closed (its worker is shutting down, or ``close()`` was called)."""
 
 
 def _default_max_size(worker) -> int:

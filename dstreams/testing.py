@@ -17,8 +17,8 @@ Examples
 from __future__ import annotations
 
 from .context import StreamingContextState
+from .errors import StreamingError
 from .scheduler.clock import ManualClock
-from .scheduler.jobs import StreamingError
 
 
 def run_batches(ssc, n: int, timeout: float = 60.0) -> list[int]:

@@ -103,7 +103,7 @@ def main():
     if args.bootstrap_servers:
         run(args.bootstrap_servers, args.topic, args.dsn, args.table_prefix, args.batches, args.interval)
         return
-    from dstreams.devbroker import DevBroker
+    from dstreams.dev.broker import DevBroker
 
     with psycopg.connect(args.dsn) as conn:  # a new broker: start the demo tables afresh
         for table in ("word_counts", "kafka_offsets"):

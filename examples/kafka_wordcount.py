@@ -110,7 +110,7 @@ def main():
     if args.bootstrap_servers:
         run(args.bootstrap_servers, args.topic, args.batches, args.interval, produce=False)
         return
-    from dstreams.devbroker import DevBroker
+    from dstreams.dev.broker import DevBroker
 
     with DevBroker() as broker:
         print(f"started a dev Kafka broker at {broker.bootstrap_servers}")

@@ -156,7 +156,7 @@ def main(argv=None):
         return
     import tempfile
 
-    from dstreams.devbroker import DevBroker
+    from dstreams.dev.broker import DevBroker
 
     with DevBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         broker.create_topic(args.topic, 2)

@@ -12,7 +12,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from dstreams import StreamingContext
-from dstreams.devbroker import DevBroker
+from dstreams.dev.broker import DevBroker
 from dstreams.testing import ManualClock
 
 #: a test (setup, call and teardown) still running this many seconds after its pytest-timeout is a hang:
@@ -77,7 +77,7 @@ def ssc(client):
 
 
 
-# -- a real Kafka-protocol broker (noida-db, see dstreams.devbroker), started once per session on first use
+# -- a real Kafka-protocol broker (noida-db, see dstreams.dev.broker), started once per session on first use
 
 @pytest.fixture(scope="session")
 def kafka_broker():

@@ -1,15 +1,17 @@
 """Metadata checkpoints: atomic files, headers, signatures, corrupt files, and what get_or_create refuses."""
 import json
+import uuid
 
+import fsspec
 import pytest
 
 from dstreams import StreamingContext
-from dstreams.checkpoint import (
+from dstreams.checkpoint import checkpoint_files, read_latest
+from dstreams.errors import (
     CheckpointError,
+    CheckpointSignatureError,
     CheckpointUnreadableError,
     CheckpointVersionError,
-    checkpoint_files,
-    read_latest,
 )
 from dstreams.testing import ManualClock, run_batches
 
@@ -92,6 +94,21 @@ def test_queue_stream_runs_with_a_checkpoint_dir_but_is_not_recovered(client, tm
         StreamingContext.get_or_create(str(tmp_path), lambda: None, client=client)
 
 
+def test_checkpoints_in_an_object_store_are_read_back(client, tmp_path):
+    directory = f"memory://ckpt-{uuid.uuid4().hex}"
+    (tmp_path / "in").mkdir()
+    ssc = file_graph(client, directory, tmp_path / "in")
+    run_batches(ssc, 2)
+    ssc.stop(stop_client=False)
+    try:
+        files = checkpoint_files(directory)
+        assert files and all(f.startswith("memory://") for f in files)
+        assert read_latest(directory).time_ms == 2000
+    finally:
+        fs, root = fsspec.core.url_to_fs(directory)
+        fs.rm(root, recursive=True)
+
+
 def _one_checkpoint(client, tmp_path, key=None):
     src = tmp_path / "in"
     src.mkdir(exist_ok=True)
@@ -125,9 +142,9 @@ def test_no_usable_checkpoint_is_a_typed_error(client, tmp_path):
 def test_signed_checkpoints_refuse_a_wrong_key_before_unpickling(client, tmp_path):
     _one_checkpoint(client, tmp_path, key="secret")
     assert read_latest(str(tmp_path / "ckpt"), key="secret").time_ms == 2000
-    with pytest.raises(CheckpointError, match="signature"):
+    with pytest.raises(CheckpointSignatureError, match="signature"):
         read_latest(str(tmp_path / "ckpt"), key="other")
-    with pytest.raises(CheckpointError, match="signature"):
+    with pytest.raises(CheckpointSignatureError, match="signature"):
         read_latest(str(tmp_path / "ckpt"))
 
 

@@ -547,7 +547,9 @@ class DStream:
         With ``transactional=True`` each batch's output and its input offsets are committed together, so
         the output is exactly once for ``read_committed`` readers.
         """
-        return _o.to_kafka(self, topic, producer_params, transactional, group_id, transactional_id_prefix)
+        from ..sources.kafka.output import to_kafka  # the core stays Kafka-free
+
+        return to_kafka(self, topic, producer_params, transactional, group_id, transactional_id_prefix)
 
     @fluent(prefix=text)
     def save_as_text_files(self, prefix: str, suffix: str | None = None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import operator
 
 from .._util import call_with_optional_time, describe, fmt_ms
+from ..partitions import _count_partition
 from ..rdd import RDD
 from .base import DStream
 
@@ -21,10 +22,6 @@ def pair_with_one(x):
 
 def value_not_zero(kv):
     return kv[1] != 0
-
-
-def _count_partition(part):
-    return [len(part)]
 
 
 def _sum_counts(parts):

@@ -7,25 +7,10 @@ import threading
 import traceback
 
 from .._util import ms_to_datetime
+from ..errors import BatchFailedError, StreamingError  # noqa: F401 - StreamingError: its old import path
 from ..listener import BatchInfo, OutputOperationInfo
 
 logger = logging.getLogger("dstreams")
-
-
-class StreamingError(RuntimeError):
-    """Base class of the errors dstreams raises about a running stream."""
-
-
-class BatchFailedError(StreamingError):
-    """A batch failed: an output operation (or building the batch) raised.
-
-    ``batch_time_ms``, ``operation`` and the original exception (as ``__cause__``) say what and where.
-    """
-
-    def __init__(self, message, batch_time_ms=None, operation=None):
-        super().__init__(message)
-        self.batch_time_ms = batch_time_ms
-        self.operation = operation
 
 
 class JobSet:

@@ -45,8 +45,12 @@ class KafkaParamsError(KafkaSourceError, ValueError):
     """The ``kafka_params`` given to the Kafka source are invalid."""
 
 
-class KafkaUnavailableError(KafkaSourceError, ConnectionError):
-    """The Kafka brokers could not be reached or did not answer in time."""
+class KafkaUnavailableError(ConnectionError, KafkaSourceError):
+    """The Kafka brokers could not be reached or did not answer in time.
+
+    ``ConnectionError`` comes first: an exception class whose first bases are ``RuntimeError`` and then
+    ``OSError`` cannot be rebuilt by the pickling (tblib's) that carries it from a worker to the driver.
+    """
 
 
 class KafkaCommitError(KafkaSourceError):

@@ -17,6 +17,8 @@ from typing import Any
 
 from kafka import TopicPartition
 
+from ...errors import KafkaSourceError
+
 __all__ = [
     "KafkaSourceError",
     "OffsetRange",
@@ -154,10 +156,6 @@ class OffsetRange:
 
     def __str__(self) -> str:
         return f"{self.topic}-{self.partition} [{self.from_offset}, {self.until_offset})"
-
-
-class KafkaSourceError(Exception):
-    """Base class of the errors raised by dstreams' Kafka source."""
 
 
 class OffsetsUnavailableError(KafkaSourceError):

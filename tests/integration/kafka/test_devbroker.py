@@ -5,7 +5,7 @@ import socket
 import pytest
 from kafka import TopicPartition
 
-from dstreams.devbroker import DevBroker, DevBrokerError
+from dstreams.dev.broker import DevBroker, DevBrokerError
 from dstreams.sources.kafka.consumer import consumer_cache_stats, read_range
 from dstreams.sources.kafka.metadata import KafkaMetadata
 from dstreams.sources.kafka.offsets import OffsetRange

@@ -13,11 +13,14 @@ import logging
 import threading
 import time
 
-from .._util import as_records
-from ..listener import ReceiverInfo
+from distributed import KilledWorker
+
+from ..._util import as_records
+from ...errors import ReceiverError
+from ...listener import ReceiverInfo
 from .blocks import WAIT, ReceivedBlock, ReceivedBlockTracker
-from .runner import ReceiverSpec, error_text, run_receiver
 from .scheduling import check_capacity, choose_worker
+from .supervisor import ReceiverSpec, error_text, run_receiver
 
 logger = logging.getLogger("dstreams")
 
@@ -354,7 +357,7 @@ class ReceiverTracker:
         else:
             exc = a.future.exception()
             kind, message, error = "restart", f"the task of receiver {state.info.name} failed", error_text(exc)
-            if type(exc).__name__ == "KilledWorker":
+            if isinstance(exc, KilledWorker):
                 state.exclude.add(a.worker)
         a.future.release()
         self._ended(state, kind, message, error, events, give_up)
@@ -369,9 +372,7 @@ class ReceiverTracker:
             if state.failures_in_row >= max_restarts:
                 state.finished = True
                 events.append(("on_receiver_stopped", dataclasses.replace(info)))
-                from ..scheduler.jobs import StreamingError
-
-                give_up.append(StreamingError(
+                give_up.append(ReceiverError(
                     f"receiver {info.name} of stream {state.stream.id} failed {state.failures_in_row + 1} time(s) "
                     f"in a row and is not restarted again (max_restarts={max_restarts}); last: {message}"
                     f"{': ' + error if error else ''}. Fix the source, or pass a larger max_restarts to "

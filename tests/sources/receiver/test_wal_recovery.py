@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import datetime
 import queue
-import shutil
 import threading
 import time
 import uuid
 
+import fsspec
 import pytest
 
 from dstreams import StreamingContext
-from dstreams.receiver.wal import WriteAheadLog
+from dstreams.sources.receiver.wal import WriteAheadLog
 from dstreams.testing import ManualClock, run_batches
 
 from .support import SHARED, ThreadedReceiver, wait_until
@@ -74,8 +74,18 @@ def test_blocks_are_logged_before_store_returns_without_a_replica(client, ssc, t
     assert SHARED[token]["out"][1] == [(1000, ["a", "b"])]
 
 
-def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client, token, tmp_path):
-    directory = str(tmp_path / "ckpt")
+def _copy_tree(fs, src, dst):
+    for path in fs.find(src):
+        target = dst + path[len(src):]
+        fs.makedirs(fs._parent(target), exist_ok=True)
+        fs.pipe_file(target, fs.cat_file(path))
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])  # memory://: an object store, a log file per block
+def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client, token, tmp_path, where):
+    base = str(tmp_path) if where == "local" else f"memory://wal-crash-{token}"
+    fs, root = fsspec.core.url_to_fs(base)
+    directory = f"{base}/ckpt"
     shared = SHARED[token]
     shared["gate"] = threading.Event()
     ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
@@ -98,12 +108,12 @@ def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client
         shared["blocks"].put(["c1", "c2", "c3"])
         wait_until(lambda: tracker.num_records_received(stream.id) == 6, what="block C (not allocated)")
         # what a driver killed now leaves behind: the checkpoints and the log
-        shutil.copytree(directory, str(tmp_path / "crashed"))
+        _copy_tree(fs, f"{root}/ckpt", f"{root}/crashed")
     finally:
         shared["gate"].set()
         ssc.stop(stop_client=False)
-    shutil.rmtree(directory)
-    shutil.move(str(tmp_path / "crashed"), directory)
+    fs.rm(f"{root}/ckpt", recursive=True)
+    _copy_tree(fs, f"{root}/crashed", f"{root}/ckpt")
     shared["phase"] = 2
     recovered = StreamingContext.get_or_create(directory, lambda: None, client=client, clock=ManualClock(2000))
     try:
@@ -114,6 +124,8 @@ def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client
         assert shared["out"][2] == [(2000, ["b1"]), (3000, ["c1", "c2", "c3"])]  # A is not replayed
     finally:
         recovered.stop(stop_client=False)
+        if where == "memory":
+            fs.rm(root, recursive=True)
 
 
 def _cleared(ssc, t):
@@ -125,8 +137,8 @@ def _cleared(ssc, t):
 
 
 def test_old_log_files_are_deleted_once_their_batches_are_done(client, ssc, token, tmp_path, monkeypatch):
-    from dstreams.receiver import input as receiver_input
-    from dstreams.receiver import wal
+    from dstreams.sources.receiver import input as receiver_input
+    from dstreams.sources.receiver import wal
 
     monkeypatch.setattr(receiver_input, "CLEAN_MARGIN_MS", 0)
     monkeypatch.setattr(wal, "ROLL_MS", 100)  # the receiver's files roll every 100 ms

@@ -1,7 +1,7 @@
 """The receiver supervisor: one long-lived Dask task per receiver (Spark's ``ReceiverSupervisor``).
 
 The task does not secede: it holds its worker thread for its whole life, as a Spark receiver holds a
-core. It starts the user's :class:`~dstreams.receiver.api.Receiver`, cuts the records it stores into
+core. It starts the user's :class:`~dstreams.sources.receiver.api.Receiver`, cuts the records it stores into
 blocks every block interval (:class:`BlockGenerator`), stores each block as Dask data on its own
 worker (and a copy on another worker when the stream replicates), and sends the block's futures and
 record count to the driver through a ``distributed.Queue``. It ends when the driver sets the stream's
@@ -30,7 +30,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from .._util import as_records
+from ..._util import as_records
+from ...errors import ReceiverError
 
 logger = logging.getLogger("dstreams")
 
@@ -118,7 +119,7 @@ class BlockGenerator:
 
     def check_accepting(self) -> None:
         if not self._adding:
-            raise RuntimeError(
+            raise ReceiverError(
                 f"receiver {self.name} is stopped: store() was called after on_stop() returned, so the "
                 "records cannot be stored; make the receiver's threads end in on_stop()"
             )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dstreams.receiver import SocketReceiver
+from dstreams.sources.receiver import SocketReceiver
 from dstreams.testing import run_batches
 
 from .support import Events, LineServer, wait_until

@@ -7,9 +7,9 @@ import numbers
 
 from dask._task_spec import Alias
 
-from .._util import to_ms
-from ..dstream.input import InputDStream
-from ..rdd import RDD
+from ..._util import to_ms
+from ...dstream.input import InputDStream
+from ...rdd import RDD
 from .api import Receiver
 
 logger = logging.getLogger("dstreams")
@@ -89,7 +89,7 @@ class ReceiverInputDStream(InputDStream):
             Variable(self.rate_variable_name(), client=self.ssc.client).set(float(rate))
 
     def _start_backpressure(self) -> None:
-        from ..scheduler.rate import PIDRateEstimator, RateController
+        from ...scheduler.rate import PIDRateEstimator, RateController
 
         self.ssc.add_listener(RateController(self, PIDRateEstimator(self.ssc.batch_ms, min_rate=self.min_rate)))
         if self.initial_rate is not None:

@@ -1,7 +1,7 @@
 """The receiver placement policy and the capacity check (pure functions)."""
 import pytest
 
-from dstreams.receiver.scheduling import check_capacity, choose_worker
+from dstreams.sources.receiver.scheduling import check_capacity, choose_worker
 
 
 @pytest.mark.parametrize("nthreads,load,preferred,exclude,want", [

@@ -1,10 +1,14 @@
 """A rolling-file write-ahead log (after Spark's ``FileBasedWriteAheadLog``), through fsspec.
 
-Records are appended to files named by the time range they cover and by their writer,
-``log-<start ms>-<end ms>-<writer>``; a new file starts once the current one's range is over. Each
-record is framed as ``length (4 bytes, big-endian) + CRC32 of the data (4 bytes) + data``; on a local
-file every write is flushed and fsynced before :meth:`WriteAheadLog.write` returns. A write returns a
-:class:`Segment` (path, offset of the frame, data length) to read the record back with :func:`read`.
+On a local file system records are appended to files named by the time range they cover and by
+their writer, ``log-<start ms>-<end ms>-<writer>``; a new file starts once the current one's range is
+over, and every write is flushed and fsynced before :meth:`WriteAheadLog.write` returns. Object stores
+(S3, GCS, ``memory://``, ...) cannot append: there each write is a file of its own,
+``log-<start ms>-<end ms>-<writer>.<sequence number>``, complete once ``write`` returns, so that writing N
+records costs N writes of their own size (rewriting one file per record would cost N² / 2), as Spark's
+``closeFileAfterWrite`` does on S3. Each record is framed as ``length (4 bytes, big-endian) + CRC32 of
+the data (4 bytes) + data``. A write returns a :class:`Segment` (path, offset of the frame, data
+length) to read the record back with :func:`read`.
 
 Reading tolerates what a crash leaves: :meth:`WriteAheadLog.read_all` returns every fully written
 record, in order, stopping at a torn last record of a file, and skips a file deleted meanwhile.
@@ -19,13 +23,11 @@ from typing import NamedTuple
 
 import fsspec
 
+from ...errors import WALError
+
 HEADER = struct.Struct(">II")  # data length, CRC32 of the data
 PREFIX = "log-"
 ROLL_MS = 60_000  #: default time range of one log file
-
-
-class WALError(RuntimeError):
-    """A record could not be read back: its file or segment is missing or corrupt."""
 
 
 class Segment(NamedTuple):
@@ -37,7 +39,8 @@ class Segment(NamedTuple):
 
 
 def parse_name(path: str) -> tuple[int, int, str] | None:
-    """``(start ms, end ms, writer)`` of a log file's name, None when it is not a log file."""
+    """``(start ms, end ms, writer)`` of a log file's name, None when it is not a log file (on object
+    stores the writer is followed by ``.<sequence number>``)."""
     name = path.rstrip("/").rsplit("/", 1)[-1]
     if not name.startswith(PREFIX):
         return None
@@ -96,7 +99,7 @@ class WriteAheadLog:
     directory : str
         Where the log files are; created when missing.
     writer : str
-        A name unique to this writer (no ``/``): two writers never append to one file.
+        A name unique to this writer (no ``/``): two writers never write to one file.
     roll_ms : int, optional
         Time range of one file (default :data:`ROLL_MS`); a write after it starts a new file.
     clock : callable
@@ -112,30 +115,35 @@ class WriteAheadLog:
         self.clock = clock or (lambda: int(__import__("time").time() * 1000))
         self._lock = threading.Lock()
         self._current: tuple[str, int, int] | None = None  # (path, end ms, size)
+        self._seq = 0  # the number of the last file written, where each write is a file (object stores)
         self._local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
         self.fs.makedirs(self.root, exist_ok=True)
 
     def write(self, data: bytes, time_ms: int | None = None) -> Segment:
-        """Append ``data`` as one record; returns once it is durable (fsynced on local files)."""
+        """Write ``data`` as one record; returns once it is durable (fsynced on local files, a whole
+        object of its own on object stores)."""
         time_ms = self.clock() if time_ms is None else int(time_ms)
         frame = _frame(bytes(data))
         with self._lock:
-            if self._current is None or time_ms >= self._current[1]:
+            if self._current is None or time_ms >= self._current[1] or not self._local:
                 start = time_ms - time_ms % self.roll_ms if self.roll_ms > 0 else time_ms
                 end = start + max(self.roll_ms, 1)
-                self._current = (f"{self.root}/{PREFIX}{start}-{end}-{self.writer}", end, 0)
-            path, end, size = self._current
+                name = f"{self.root}/{PREFIX}{start}-{end}-{self.writer}"
+                if not self._local:
+                    self._seq += 1
+                    name = f"{name}.{self._seq:012d}"  # sorts in writing order
+                self._current = (name, end, 0)
+            path, end, _ = self._current
             if self._local:
                 with open(path, "ab") as fh:
                     offset = fh.tell()
                     fh.write(frame)
                     fh.flush()
                     os.fsync(fh.fileno())
-            else:  # no append on most object stores: rewrite the file with the new record at its end
-                old = self.fs.cat_file(path) if size else b""
-                offset = len(old)
+            else:  # no append on object stores: the record is a file of its own, complete when closed
+                offset = 0
                 with self.fs.open(path, "wb") as fh:
-                    fh.write(old + frame)
+                    fh.write(frame)
             self._current = (path, end, offset + len(frame))
         return Segment(self._url(path), offset, len(frame) - HEADER.size)
 

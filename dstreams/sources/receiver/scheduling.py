@@ -1,6 +1,8 @@
 """Where receivers run: a pure policy (Spark's ``ReceiverSchedulingPolicy``), no cluster access."""
 from __future__ import annotations
 
+from ...errors import ReceiverError
+
 
 def choose_worker(nthreads: dict, load: dict, preferred: str | None = None, exclude=(),
                   names: dict | None = None) -> str | None:
@@ -45,7 +47,7 @@ def choose_worker(nthreads: dict, load: dict, preferred: str | None = None, excl
 def check_capacity(total_threads: int, num_receivers: int) -> None:
     """Refuse to run receivers that would take every worker thread (nothing left for the batches)."""
     if num_receivers >= total_threads:
-        raise RuntimeError(
+        raise ReceiverError(
             f"cannot start the StreamingContext: its {num_receivers} receiver stream(s) would take "
             f"{num_receivers} of the {total_threads} worker thread(s) of the Dask cluster, since each receiver "
             "holds one thread for its whole life, leaving none to process the batches; give the cluster "

@@ -7,7 +7,7 @@ import signal
 from distributed import Client, LocalCluster
 
 from dstreams import StreamingContext
-from dstreams.receiver import SocketReceiver
+from dstreams.sources.receiver import SocketReceiver
 from dstreams.testing import ManualClock, run_batches
 
 from .support import Events, LineServer, wait_until

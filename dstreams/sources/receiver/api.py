@@ -1,13 +1,15 @@
 """Receiver: the user-facing base class of receiver-based sources (Spark's ``Receiver``).
 
 A receiver is written by the user and runs on a worker, inside a long-lived task that a supervisor
-(:mod:`dstreams.receiver.runner`) owns. The receiver only knows how to get records from its source;
+(:mod:`dstreams.sources.receiver.supervisor`) owns. The receiver only knows how to get records from its source;
 the supervisor cuts them into blocks, stores them on the cluster, rate-limits and reports.
 """
 from __future__ import annotations
 
 import collections
 import collections.abc
+
+from ...errors import ReceiverError
 
 
 class Receiver:
@@ -108,7 +110,7 @@ class Receiver:
     def _require_supervisor(self, what):
         sup = self._supervisor
         if sup is None:
-            raise RuntimeError(
+            raise ReceiverError(
                 f"{type(self).__name__}.{what} can only be called while the receiver runs on a worker "
                 "(from on_start() or the threads it starts); pass the receiver to ssc.receiver_stream() "
                 "and start the context"
