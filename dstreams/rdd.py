@@ -93,8 +93,9 @@ class RDD:
         self.client = client
         self.partitioner = partitioner
         self._persisted = None
-        # Kafka offset range of each partition while partitions stay 1:1 with the source's (narrow ops)
-        self._narrow_ranges = None
+        #: what the source says of each partition (a Kafka offset range, say), kept while partitions stay
+        #: 1:1 with the source's (narrow operations); None after a shuffle or repartition
+        self.origins = None
         # (source RDD, steps) when this RDD is a chain of narrow operations over ``source``
         self._fused = None
 
@@ -107,6 +108,7 @@ class RDD:
         return state
 
     def __setstate__(self, state):
+        self.__dict__.setdefault("origins", None)
         self.__dict__.update(state)
 
     @classmethod
@@ -158,7 +160,7 @@ class RDD:
         if rename:
             name = rename.get(name, name)
         out = RDD(dsk, name, self.npartitions, self.client, self.partitioner)
-        out._narrow_ranges = self._narrow_ranges
+        out.origins = self.origins
         return out
 
     @property
@@ -201,7 +203,7 @@ class RDD:
             else:
                 layer[(name, i)] = Task((name, i), _run_steps, steps, i, TaskRef((source.name, i)))
         out = source._new(name, layer, [source], partitioner=self.partitioner if keep_partitioner else None)
-        out._narrow_ranges = self._narrow_ranges
+        out.origins = self.origins
         out._fused = (source, steps)
         return out
 
@@ -531,13 +533,15 @@ class RDD:
         """A Dask DataFrame over the records (tuples, dicts or scalars), as ``Bag.to_dataframe``."""
         return self.to_bag().to_dataframe(meta=meta, columns=columns)
 
-    @property
-    def offset_ranges(self):
-        raise AttributeError(
-            f"{self!r} has no Kafka offset ranges: they exist on the RDDs of a Kafka direct stream and "
-            "inside transform() before any shuffle; read rdd.offset_ranges in the first foreach_rdd or "
-            "transform on the stream returned by create_direct_stream"
-        )
+    def __getattr__(self, name):
+        # only for attributes the RDD does not have: a source may say where its own ones are to be found
+        hint = ATTRIBUTE_HINTS.get(name) if not name.startswith("__") else None
+        raise AttributeError(f"{self!r} has no attribute {name!r}" + (f": {hint}" if hint else ""))
+
+
+#: attributes that sources give their RDDs, with where to find them: ``rdd.<name>`` on another RDD raises an
+#: AttributeError saying so (the Kafka source registers ``offset_ranges``)
+ATTRIBUTE_HINTS: dict[str, str] = {}
 
 
 class _CustomPartitioner:

@@ -142,8 +142,14 @@ def test_save_as_text_file(words, tmp_path):
 
 
 def test_offset_ranges_are_only_on_kafka_batches(words):
-    with pytest.raises(AttributeError, match="no Kafka offset ranges.*create_direct_stream"):
+    import dstreams.kafka  # noqa: F401  (the Kafka source says where its offset ranges are)
+
+    with pytest.raises(AttributeError, match="no attribute 'offset_ranges': Kafka offset ranges exist on the "
+                                             "RDDs of a Kafka direct stream.*create_direct_stream"):
         _ = words.offset_ranges
+    with pytest.raises(AttributeError, match=r"has no attribute 'reduceByKey'$"):
+        _ = words.reduceByKey
+    assert not hasattr(words, "__array__") and words.origins is None
 
 
 def test_portable_hash_is_stable_across_processes():

@@ -4,8 +4,13 @@ from __future__ import annotations
 from dask._task_spec import Task
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-from ...rdd import RDD
+from ...rdd import ATTRIBUTE_HINTS, RDD
 from .consumer import read_range
+
+ATTRIBUTE_HINTS["offset_ranges"] = (
+    "Kafka offset ranges exist on the RDDs of a Kafka direct stream and inside transform() before any "
+    "shuffle; read rdd.offset_ranges in the first foreach_rdd or transform on the stream returned by "
+    "create_direct_stream")
 
 
 class KafkaRDD(RDD):
@@ -18,7 +23,7 @@ class KafkaRDD(RDD):
     def __init__(self, graph, name, offset_ranges, client=None):
         super().__init__(graph, name, len(offset_ranges), client)
         self._offset_ranges = tuple(offset_ranges)
-        self._narrow_ranges = self._offset_ranges
+        self.origins = self._offset_ranges
 
     @classmethod
     def build(cls, name, kafka_params, offset_ranges, poll_timeout_ms, client, workers=None,

@@ -276,7 +276,7 @@ def write(rdd, topic: str, producer_params: Mapping[str, Any], transactional: bo
         raise KafkaParamsError("a transactional write needs group_id: the consumer group whose offsets it commits")
     consumer_params = dict(consumer_params or {"bootstrap_servers": producer_params["bootstrap_servers"]})
     prefix = transactional_id_prefix or default_prefix(group_id, topic)
-    aligned = getattr(rdd, "_narrow_ranges", None)
+    aligned = rdd.origins
     if aligned is not None and len(aligned) == rdd.npartitions:
         tids = transactional_ids(prefix, [r.topic_partition for r in aligned])
         parts = [(rdd.__dask_keys__()[i], (r,), tids[i]) for i, r in enumerate(aligned)]

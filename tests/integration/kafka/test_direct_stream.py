@@ -194,7 +194,7 @@ def test_offset_ranges_in_transform_and_gone_after_shuffle(kssc, kafka_params, t
     stream.transform(keep).foreach_rdd(after_shuffle)
     run_batches(kssc, 1)
     assert seen == [(OffsetRange(name, 0, 0, 2), OffsetRange(name, 1, 0, 0))]
-    assert errors and "no Kafka offset ranges" in errors[0]
+    assert errors and "no attribute 'offset_ranges': Kafka offset ranges exist" in errors[0]
 
 
 def test_bad_value_fails_the_batch_naming_the_record(kssc, kafka_params, topic, produce):
