@@ -201,8 +201,8 @@ class Records(list):
     """A partition's records: a plain ``list`` in every way, returned by dstreams' tasks.
 
     It exists for Dask's communication layer, which sends an object whose type is exactly ``list``
-    element by element (distributed issue 6368): moving a 10,000-record partition between processes took
-    about 0.3 s that way, and about 0.03 s as this subclass, which is pickled in one piece.
+    element by element (distributed issue 6368); this subclass is pickled in one piece, which is much
+    faster for partitions of many records (see docs/performance.md).
     """
 
     __slots__ = ()

@@ -2,10 +2,9 @@
 
 kafka-python decodes every record of a fetch response in pure Python through several layers
 (``DefaultRecordBatch._read_msg``, a ``DefaultRecord`` object, then the fetcher's loop, which builds
-the ``ConsumerRecord``): about 4 µs per record here, most of a direct stream's CPU for light jobs.
-:func:`decode_records` decodes the records of one v2 batch in a single loop, straight into
-kafka-python's ``ConsumerRecord`` (about 1 µs per record), and :func:`install` makes a reading
-consumer's fetcher use it.
+the ``ConsumerRecord``): most of a direct stream's CPU for light jobs. :func:`decode_records` decodes
+the records of one v2 batch in a single loop, straight into kafka-python's ``ConsumerRecord`` (several
+times faster; see docs/performance.md), and :func:`install` makes a reading consumer's fetcher use it.
 
 Everything else stays kafka-python's: connections, fetch requests and sessions, positions, leader
 epochs, decompression (the batch's own ``_maybe_uncompress``) and CRC checks. What this module does
@@ -22,7 +21,7 @@ It relies on kafka-python internals that have been the same from 2.2 to 3.0 (``K
 differ, :func:`install` does nothing and kafka-python decodes as usual.
 
 The loop has a compiled form (``_cdecoder``, built from ``_cdecoder.c`` when dstreams is installed
-where a C compiler is; about twice as fast as the Python loop) for records without headers; it hands any other
+where a C compiler is; faster than the Python loop) for records without headers; it hands any other
 batch (headers, or bytes that do not add up) to the Python loop, which decodes the headers or raises
 the error. :data:`COMPILED` says whether it was built. The environment variable
 ``DSTREAMS_KAFKA_DECODER`` (read on the workers when a consumer is created) chooses: ``dstreams``
