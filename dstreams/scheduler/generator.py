@@ -78,6 +78,9 @@ class JobGenerator:
         down = range(last_generated + self.batch_ms, restart_at, self.batch_ms)
         times = sorted({t for t in list(pending_times) + list(down) if t < restart_at})
         self.last_generated = last_generated
+        # the batches to rerun stay pending from now on: a checkpoint written before they are all generated
+        # again (a rerun that finishes first) must list them, or a driver killed then would lose them
+        self.pending = {t for t in pending_times if t <= last_generated}
         self._thread.start()
         for t in times:
             self._events.put(GenerateJobs(t))

@@ -65,9 +65,11 @@ def test_driver_killed_at_random_moments_counts_exactly_once(kafka_broker, topic
     args = ["--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", name, "--checkpoint",
             str(tmp_path / "ckpt"), "--dsn", DSN, "--table-prefix", prefix, "--interval", "0.3"]
     kills = 0
+    drivers = []
     for run in range(4):
         produce_chunk()
         driver = Driver(args)
+        drivers.append(driver)
         driver.wait_for("a new context" if run == 0 else "recovered from the checkpoint", 90)
         driver.wait_for("started", 90)
         time.sleep(rng.uniform(0.0, 1.5))  # a random moment: before, during or between batches
@@ -76,14 +78,16 @@ def test_driver_killed_at_random_moments_counts_exactly_once(kafka_broker, topic
         kills += 1
     produce_chunk()
     final = Driver(args + ["--stop-when-caught-up"])
+    drivers.append(final)
     assert final.proc.wait(180) == 0, "".join(final.log[-40:])
     assert "recovered from the checkpoint" in "".join(final.log)
     assert kills == 4
     with psycopg.connect(DSN) as conn:
         counts = dict(conn.execute(f"SELECT word, n FROM {prefix}counts").fetchall())
         totals = dict(conn.execute(f"SELECT word, n FROM {prefix}totals").fetchall())
-    assert counts == dict(produced)  # every record counted exactly once across the kills
-    assert totals == dict(produced)  # the recovered running state equals the input's totals
+    logs = "".join(f"--- run {i}:\n" + "".join(d.log) for i, d in enumerate(drivers))
+    assert counts == dict(produced), logs  # every record counted exactly once across the kills
+    assert totals == dict(produced), logs  # the recovered running state equals the input's totals
 
 
 @pytest.mark.timeout(300)
