@@ -233,11 +233,17 @@ def test_a_pending_file_batch_rereads_its_files_after_recovery(client, tmp_path)
     with pytest.raises(BatchFailedError):
         run_batches(ssc, 2)
     ssc.stop(stop_client=False)
-    recovered = StreamingContext.get_or_create(str(tmp_path / "ckpt"), lambda: pytest.fail("setup called"),
-                                               client=client, clock=ManualClock(2000))
+    recover_and_run_one(client, tmp_path / "ckpt", 2000)
+    assert SEEN == [(1, []), (2, ["a"]), (2, ["a"]), (3, [])]
+
+
+def recover_and_run_one(client, directory, now_ms):
+    """Recover the context checkpointed in ``directory`` at ``now_ms``, run one batch, stop it."""
+    recovered = StreamingContext.get_or_create(str(directory), lambda: pytest.fail("setup called"),
+                                               client=client, clock=ManualClock(now_ms))
     run_batches(recovered, 1)
     recovered.stop(stop_client=False)
-    assert SEEN == [(1, []), (2, ["a"]), (2, ["a"]), (3, [])]
+    return recovered
 
 
 def add_counts(new, old):
@@ -286,10 +292,7 @@ def test_functions_referring_to_the_context_get_the_recovered_one(client, tmp_pa
     ssc.text_file_stream(str(src)).foreach_rdd(functools.partial(record_context, ssc))
     run_batches(ssc, 1)
     ssc.stop(stop_client=False)
-    recovered = StreamingContext.get_or_create(str(tmp_path / "ckpt"), lambda: pytest.fail("setup called"),
-                                               client=client, clock=ManualClock(1000))
-    run_batches(recovered, 1)
-    recovered.stop(stop_client=False)
+    recovered = recover_and_run_one(client, tmp_path / "ckpt", 1000)
     assert CONTEXTS[0] == (ssc, client)
     assert CONTEXTS[-1][0] is recovered and CONTEXTS[-1][1] is recovered.client
 

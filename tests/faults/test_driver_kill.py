@@ -50,10 +50,10 @@ class Driver:
         raise AssertionError(f"driver never printed {text!r}:\n" + "".join(self.log[-40:]))
 
 
-@pytest.mark.timeout(300)
-def test_driver_killed_at_random_moments_counts_exactly_once(kafka_broker, topic, prefix, tmp_path):
+def word_count_setup(kafka_broker, topic, prefix, tmp_path, rng):
+    """A 2-partition topic, the example's arguments, and ``produce_chunk()`` adding random lines to both
+    partitions while counting their words in ``produced``."""
     name = topic(2)
-    rng = random.Random(20261124)
     produced = collections.Counter()
 
     def produce_chunk():
@@ -64,6 +64,13 @@ def test_driver_killed_at_random_moments_counts_exactly_once(kafka_broker, topic
 
     args = ["--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", name, "--checkpoint",
             str(tmp_path / "ckpt"), "--dsn", DSN, "--table-prefix", prefix, "--interval", "0.3"]
+    return args, produced, produce_chunk
+
+
+@pytest.mark.timeout(300)
+def test_driver_killed_at_random_moments_counts_exactly_once(kafka_broker, topic, prefix, tmp_path):
+    rng = random.Random(20261124)
+    args, produced, produce_chunk = word_count_setup(kafka_broker, topic, prefix, tmp_path, rng)
     kills = 0
     drivers = []
     for run in range(4):
@@ -94,18 +101,8 @@ def test_driver_killed_at_random_moments_counts_exactly_once(kafka_broker, topic
 def test_a_new_version_resumes_the_killed_one_exactly(kafka_broker, topic, prefix, tmp_path):
     """Version 1 is killed; version 2 (a changed function, one more operator, a new dstreams version
     string) starts from the same checkpoint directory, is killed too, and the totals go on exactly."""
-    name = topic(2)
     rng = random.Random(20261202)
-    produced = collections.Counter()
-
-    def produce_chunk():
-        for p in range(2):
-            lines = [" ".join(rng.choices(WORDS, k=5)) for _ in range(rng.randint(20, 60))]
-            kafka_broker.produce(name, lines, partition=p)
-            produced.update(w for line in lines for w in line.split())
-
-    args = ["--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", name, "--checkpoint",
-            str(tmp_path / "ckpt"), "--dsn", DSN, "--table-prefix", prefix, "--interval", "0.3"]
+    args, produced, produce_chunk = word_count_setup(kafka_broker, topic, prefix, tmp_path, rng)
     produce_chunk()
     v1 = Driver(args)
     v1.wait_for("a new context", 90)
