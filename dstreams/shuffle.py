@@ -56,8 +56,8 @@ def portable_hash(x) -> int:
         return 0 if x is None else hash(x)
     if isinstance(x, tuple):
         h = 0x345678
-        for item in x:
-            h = _combine(h, portable_hash(item))
+        for item in x:  # _combine inlined: tuple keys are common
+            h = ((h ^ portable_hash(item)) * 1000003) & _MASK
         return h ^ len(x)
     if isinstance(x, str):  # str subclasses, StrEnum: equal to their text
         return _text_hash(str(x))
