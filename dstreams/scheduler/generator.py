@@ -106,6 +106,8 @@ class JobGenerator:
                     self.graph.clear_metadata(event.time_ms)
                     self.input_info.cleanup(event.time_ms)
                     self._checkpoint()
+                else:
+                    raise TypeError(f"not a job generator event: {event!r}; put one of {Event}")
             except Exception:  # defensive: a bug here must not kill the loop silently
                 logger.exception("dstreams job generator failed on %s", event)
 

@@ -131,8 +131,10 @@ def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client
 def _cleared(ssc, t):
     """Wait until the metadata of batch ``t`` was cleared (and the log cleaned after it)."""
     wait_until(lambda: t not in ssc._generator.pending, what=f"batch {t} to be cleared")
+    from dstreams.scheduler.generator import Flush
+
     done = threading.Event()
-    ssc._generator._events.put(("flush", done))
+    ssc._generator._events.put(Flush(done))
     assert done.wait(10)
 
 
