@@ -36,7 +36,8 @@ class JobScheduler:
     """Runs job sets one batch at a time on a dedicated thread (Spark's ``concurrentJobs = 1``).
 
     It reports each batch to the listener bus, tells ``on_batch_done(time)`` when a batch finished
-    (the generator clears metadata then), and ``on_error(error)`` when one failed.
+    (the generator clears metadata then), and ``on_error(error)`` when one failed. It keeps nothing
+    per batch: only the last batch that finished.
     """
 
     def __init__(self, clock, bus, on_batch_done, on_error):
@@ -44,9 +45,7 @@ class JobScheduler:
         self.on_batch_done, self.on_error = on_batch_done, on_error
         self._queue: queue.Queue = queue.Queue()
         self._cond = threading.Condition()
-        self.completed: list[int] = []
         self.last_completed: int | None = None
-        self.submitted: list[int] = []
         self.error: BaseException | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="dstreams-job-executor", daemon=True)
@@ -54,8 +53,6 @@ class JobScheduler:
 
     # -- submission ------------------------------------------------------------------------
     def submit(self, job_set: JobSet) -> None:
-        with self._cond:
-            self.submitted.append(job_set.time_ms)
         self.bus.post("on_batch_submitted", job_set.info)
         self._queue.put(job_set)
 
@@ -109,7 +106,6 @@ class JobScheduler:
             return
         self.on_batch_done(job_set.time_ms)  # queues its clean-up before anyone waiting for it wakes up
         with self._cond:
-            self.completed.append(job_set.time_ms)
             self.last_completed = job_set.time_ms
             self._cond.notify_all()
 
