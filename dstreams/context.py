@@ -15,6 +15,7 @@ from .listener import ListenerBus
 from .scheduler.clock import SystemClock
 from .scheduler.generator import JobGenerator
 from .scheduler.jobs import JobScheduler
+from .scheduler.spans import batch_annotations
 
 logger = logging.getLogger("dstreams")
 
@@ -396,7 +397,8 @@ class StreamingContext:
                 _active[key] = weakref.ref(self)
             if self.checkpoint_dir is not None:
                 self._check_checkpointable()
-            self._scheduler = JobScheduler(self.clock, self._bus, self._on_batch_done, self._on_error)
+            annotations = batch_annotations(self.client)  # one Dask span for the run: flat scheduler memory
+            self._scheduler = JobScheduler(self.clock, self._bus, self._on_batch_done, self._on_error, annotations)
             checkpointer = None
             if self.checkpoint_dir is not None:
                 from .checkpoint import CheckpointWriter
@@ -404,7 +406,7 @@ class StreamingContext:
                 self._checkpoint_writer = CheckpointWriter(self.checkpoint_dir, self.checkpoint_key)
                 checkpointer = self._write_checkpoint
             self._generator = JobGenerator(self._graph, self.clock, self.batch_ms, self._scheduler,
-                                           self._input_info, checkpointer)
+                                           self._input_info, checkpointer, annotations)
             try:
                 from .receiver.tracker import start_receivers
 

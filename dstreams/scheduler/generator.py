@@ -5,6 +5,8 @@ import logging
 import queue
 import threading
 
+import dask
+
 from ..listener import BatchInfo
 from .jobs import JobSet
 from .timer import RecurringTimer
@@ -17,10 +19,11 @@ GENERATE, CLEAR, FLUSH, STOP = "generate-jobs", "clear-metadata", "flush", "stop
 class JobGenerator:
     """Turns clock ticks into job sets: GenerateJobs(t) and ClearMetadata(t) events, one loop."""
 
-    def __init__(self, graph, clock, batch_ms, job_scheduler, input_info, checkpointer=None):
+    def __init__(self, graph, clock, batch_ms, job_scheduler, input_info, checkpointer=None, annotations=None):
         self.graph, self.clock, self.batch_ms = graph, clock, batch_ms
         self.jobs, self.input_info = job_scheduler, input_info
         self.checkpointer = checkpointer  # called as checkpointer(last_generated, pending_times)
+        self.annotations = annotations or {}  # Dask annotations of what the loop computes (the run's span)
         self.pending: set[int] = set()
         self._events: queue.Queue = queue.Queue()
         self.timer = RecurringTimer(clock, batch_ms, lambda t: self._events.put((GENERATE, t)),
@@ -58,6 +61,10 @@ class JobGenerator:
         self._events.put((CLEAR, time_ms))
 
     def _loop(self) -> None:
+        with dask.annotate(**self.annotations):
+            self._handle_events()
+
+    def _handle_events(self) -> None:
         while True:
             kind, t = self._events.get()
             if kind == STOP:

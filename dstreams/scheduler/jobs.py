@@ -5,6 +5,8 @@ import queue
 import threading
 import traceback
 
+import dask
+
 from .._util import ms_to_datetime
 from ..listener import BatchInfo, OutputOperationInfo
 
@@ -36,13 +38,15 @@ class JobScheduler:
     """Runs job sets one batch at a time on a dedicated thread (Spark's ``concurrentJobs = 1``).
 
     It reports each batch to the listener bus, tells ``on_batch_done(time)`` when a batch finished
-    (the generator clears metadata then), and ``on_error(error)`` when one failed. It keeps nothing
-    per batch: only the last batch that finished.
+    (the generator clears metadata then), and ``on_error(error)`` when one failed. The jobs run under
+    ``dask.annotate(**annotations)`` (the run's span, see :mod:`.spans`). It keeps nothing per batch:
+    only the last batch that finished.
     """
 
-    def __init__(self, clock, bus, on_batch_done, on_error):
+    def __init__(self, clock, bus, on_batch_done, on_error, annotations: dict | None = None):
         self.clock, self.bus = clock, bus
         self.on_batch_done, self.on_error = on_batch_done, on_error
+        self.annotations = annotations or {}
         self._queue: queue.Queue = queue.Queue()
         self._cond = threading.Condition()
         self.last_completed: int | None = None
@@ -65,13 +69,14 @@ class JobScheduler:
 
     # -- execution -------------------------------------------------------------------------
     def _loop(self) -> None:
-        while True:
-            job_set = self._queue.get()
-            if job_set is None:
-                return
-            if self._stopping or self.error is not None:
-                continue
-            self._run(job_set)
+        with dask.annotate(**self.annotations):
+            while True:
+                job_set = self._queue.get()
+                if job_set is None:
+                    return
+                if self._stopping or self.error is not None:
+                    continue
+                self._run(job_set)
 
     def _run(self, job_set: JobSet) -> None:
         info = job_set.info
