@@ -3,8 +3,9 @@ third), the resident memory of the driver (which hosts the Dask scheduler) and o
 must grow by less than 5%.
 
 Run with `make bench`, or alone: `python benchmarks/soak.py [--minutes 5]`; `DSTREAMS_SOAK_MINUTES=5` sets
-the duration under `make bench`. Dask's own bounded histories (the key-name cache, message logs,
-profiles, system-monitor samples) fill during the warm-up; a shorter run measures less of them filled.
+the duration under `make bench`. Dask's own bounded histories fill during the first minutes: its cache of
+task-key names (``dask.utils.key_split``, 100,000 names, about 16 new ones a batch here, shown as "key
+cache"), message logs, profiles, an hour of system-monitor samples; a short run measures them filling.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import statistics
 import time
 
 import psutil
+from dask.utils import key_split
 from distributed import Client, LocalCluster
 
 from dstreams import StreamingContext, StreamingListener, _compat
@@ -39,14 +41,15 @@ def _rss(dask_worker=None) -> int:
     return psutil.Process().memory_info().rss
 
 
-def _worker_keys(dask_worker) -> int:
-    return _compat.worker_metric_keys(dask_worker)
+def _worker_keys(dask_worker) -> tuple[int, int]:
+    return _compat.worker_metric_keys(dask_worker), key_split.cache_info().currsize
 
 
 def _bookkeeping(client) -> str:
     sizes = client.run_on_scheduler(lambda dask_scheduler: _compat.scheduler_bookkeeping(dask_scheduler))
-    keys = client.run(_worker_keys)
-    return ", ".join(f"{k} {v}" for k, v in sizes.items()) + f", worker metric keys {sorted(keys.values())}"
+    workers = sorted(client.run(_worker_keys).values())
+    return (", ".join(f"{k} {v}" for k, v in sizes.items()) + f", key cache {key_split.cache_info().currsize}"
+            f"; workers' metric keys {[k for k, _ in workers]}, key caches {[c for _, c in workers]}")
 
 
 def _growth(samples: list[tuple[float, dict]], warm_up_end: float, window_s: float) -> dict[str, float]:
