@@ -12,6 +12,7 @@ from .runtime import Runtime
 from .scheduler.clock import SystemClock
 from .scheduler.generator import JobGenerator
 from .scheduler.jobs import JobScheduler
+from .scheduler.spans import batch_annotations
 
 logger = logging.getLogger("dstreams")
 
@@ -427,7 +428,9 @@ class StreamingContext:
                 _active[key] = weakref.ref(self)
             if self.checkpoint_dir is not None:
                 self._check_checkpointable()
-            self._scheduler = JobScheduler(self.clock, self.runtime.bus, self._on_batch_done, self._on_error)
+            annotations = batch_annotations(self.client)  # one Dask span for the run: flat scheduler memory
+            self._scheduler = JobScheduler(self.clock, self.runtime.bus, self._on_batch_done, self._on_error,
+                                           annotations)
             checkpointer = None
             if self.checkpoint_dir is not None:
                 from .checkpoint import CheckpointWriter
@@ -435,7 +438,7 @@ class StreamingContext:
                 self._checkpoint_writer = CheckpointWriter(self.checkpoint_dir, self.checkpoint_key)
                 checkpointer = self._write_checkpoint
             self._generator = JobGenerator(self.runtime.graph, self.clock, self.batch_ms, self._scheduler,
-                                           self.runtime.input_info, checkpointer)
+                                           self.runtime.input_info, checkpointer, annotations)
             try:
                 from .sources.receiver.tracker import start_receivers
 

@@ -7,6 +7,8 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
+import dask
+
 from ..listener import BatchInfo
 from .jobs import JobSet
 from .timer import RecurringTimer
@@ -47,10 +49,11 @@ Event = GenerateJobs | ClearMetadata | Flush | Stop
 class JobGenerator:
     """Turns clock ticks into job sets: GenerateJobs(t) and ClearMetadata(t) events, one loop."""
 
-    def __init__(self, graph, clock, batch_ms, job_scheduler, input_info, checkpointer=None):
+    def __init__(self, graph, clock, batch_ms, job_scheduler, input_info, checkpointer=None, annotations=None):
         self.graph, self.clock, self.batch_ms = graph, clock, batch_ms
         self.jobs, self.input_info = job_scheduler, input_info
         self.checkpointer = checkpointer  # called as checkpointer(last_generated, pending_times)
+        self.annotations = annotations or {}  # Dask annotations of what the loop computes (the run's span)
         self.pending: set[int] = set()
         self._events: queue.Queue = queue.Queue()
         self.timer = RecurringTimer(clock, batch_ms, lambda t: self._events.put(GenerateJobs(t)),
@@ -91,6 +94,10 @@ class JobGenerator:
         self._events.put(ClearMetadata(time_ms))
 
     def _loop(self) -> None:
+        with dask.annotate(**self.annotations):
+            self._handle_events()
+
+    def _handle_events(self) -> None:
         while True:
             event: Event = self._events.get()
             if isinstance(event, Stop):

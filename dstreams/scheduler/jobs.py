@@ -6,6 +6,8 @@ import queue
 import threading
 import traceback
 
+import dask
+
 from .._util import ms_to_datetime
 from ..errors import BatchFailedError, StreamingError  # noqa: F401 - StreamingError: its old import path
 from ..listener import BatchInfo, OutputOperationInfo
@@ -25,17 +27,18 @@ class JobScheduler:
     """Runs job sets one batch at a time on a dedicated thread (Spark's ``concurrentJobs = 1``).
 
     It reports each batch to the listener bus, tells ``on_batch_done(time)`` when a batch finished
-    (the generator clears metadata then), and ``on_error(error)`` when one failed.
+    (the generator clears metadata then), and ``on_error(error)`` when one failed. The jobs run under
+    ``dask.annotate(**annotations)`` (the run's span, see :mod:`.spans`). It keeps nothing per batch:
+    only the last batch that finished.
     """
 
-    def __init__(self, clock, bus, on_batch_done, on_error):
+    def __init__(self, clock, bus, on_batch_done, on_error, annotations: dict | None = None):
         self.clock, self.bus = clock, bus
         self.on_batch_done, self.on_error = on_batch_done, on_error
+        self.annotations = annotations or {}
         self._queue: queue.Queue = queue.Queue()
         self._cond = threading.Condition()
-        self.completed: list[int] = []
         self.last_completed: int | None = None
-        self.submitted: list[int] = []
         self.error: BaseException | None = None
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="dstreams-job-executor", daemon=True)
@@ -43,8 +46,6 @@ class JobScheduler:
 
     # -- submission ------------------------------------------------------------------------
     def submit(self, job_set: JobSet) -> None:
-        with self._cond:
-            self.submitted.append(job_set.time_ms)
         self.bus.post("on_batch_submitted", job_set.info)
         self._queue.put(job_set)
 
@@ -57,13 +58,14 @@ class JobScheduler:
 
     # -- execution -------------------------------------------------------------------------
     def _loop(self) -> None:
-        while True:
-            job_set = self._queue.get()
-            if job_set is None:
-                return
-            if self._stopping or self.error is not None:
-                continue
-            self._run(job_set)
+        with dask.annotate(**self.annotations):
+            while True:
+                job_set = self._queue.get()
+                if job_set is None:
+                    return
+                if self._stopping or self.error is not None:
+                    continue
+                self._run(job_set)
 
     def _run(self, job_set: JobSet) -> None:
         info = job_set.info
@@ -103,7 +105,6 @@ class JobScheduler:
             return
         self.on_batch_done(job_set.time_ms)  # queues its clean-up before anyone waiting for it wakes up
         with self._cond:
-            self.completed.append(job_set.time_ms)
             self.last_completed = job_set.time_ms
             self._cond.notify_all()
 

@@ -1,0 +1,107 @@
+"""Every private Dask / distributed internal dstreams touches, in one place, version-checked.
+
+What is here and why
+--------------------
+distributed attributes each computation to a *span* (``distributed.spans``) and keeps every span, and
+every TaskGroup a span ever held, for the life of the scheduler (distributed issue 7977): a stream
+that submits a few computations per batch for months would grow the scheduler without bound.
+dstreams puts all the batches of a run under one span (public API, :mod:`dstreams.scheduler.spans`)
+and trims that span's bookkeeping here: the TaskGroups the scheduler already forgot, and the list of
+computed collections in the span's metadata.
+
+When the installed distributed lacks what this module expects, it warns once at import, saying what
+to upgrade, and the trimming becomes a no-op (the stream works; the scheduler's memory then grows
+slowly with the number of batches).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import distributed
+
+logger = logging.getLogger("dstreams")
+
+#: the distributed release (year, month) this module was written against and tested with
+TESTED_DISTRIBUTED = (2026, 8)
+
+#: computed collections kept in a span's metadata (distributed appends one entry per computation)
+MAX_SPAN_COLLECTIONS = 100
+
+
+def _version(text: str) -> tuple[int, int]:
+    try:
+        year, month = text.split(".")[:2]
+        return int(year), int(month)
+    except ValueError:
+        return (0, 0)
+
+
+def _spans_look_as_expected() -> bool:
+    try:
+        from distributed.spans import Span, SpansSchedulerExtension
+    except ImportError:
+        return False
+    return ({"groups", "_metadata"} <= set(Span.__slots__)
+            and hasattr(SpansSchedulerExtension, "find_by_tags"))
+
+
+DISTRIBUTED_VERSION = _version(distributed.__version__)
+SPAN_TRIMMING = _spans_look_as_expected()
+
+if not SPAN_TRIMMING:
+    warnings.warn(
+        f"dstreams: distributed {distributed.__version__} does not have the span bookkeeping dstreams "
+        "trims (distributed.spans.Span.groups/_metadata); long-running streams will slowly grow the "
+        "scheduler's memory. Upgrade dstreams, or install distributed "
+        f"{TESTED_DISTRIBUTED[0]}.{TESTED_DISTRIBUTED[1]}, the release it was tested with.",
+        RuntimeWarning, stacklevel=2)
+elif DISTRIBUTED_VERSION != TESTED_DISTRIBUTED:
+    logger.info("dstreams: tested with distributed %d.%d, found %s; if the scheduler's memory grows with the "
+                "number of batches, upgrade dstreams", *TESTED_DISTRIBUTED, distributed.__version__)
+
+
+def trim_spans(scheduler, tag: str) -> int:
+    """Forget the bookkeeping of finished work in the scheduler's spans tagged ``tag``; runs on the scheduler.
+
+    Drops from each span the TaskGroups the scheduler itself already forgot (all their tasks are
+    forgotten), keeping the latest one (``Span.stop`` is the maximum over the span's groups), and cuts
+    the dropped groups' links to their dependencies' groups, so that a chain of batches (a stateful
+    stream: each batch's state depends on the previous one) is not kept alive through them. Keeps the
+    last :data:`MAX_SPAN_COLLECTIONS` entries of the span's metadata. Returns how many groups it dropped.
+    """
+    ext = scheduler.extensions.get("spans")
+    if not SPAN_TRIMMING or ext is None:
+        return 0
+    live = scheduler.task_groups
+    dropped = 0
+    for span in ext.spans_search_by_tag.get(tag, ()):
+        forgotten = [tg for tg in span.groups if live.get(tg.name) is not tg]
+        if forgotten and len(forgotten) == len(span.groups):
+            forgotten.remove(max(forgotten, key=lambda tg: tg.stop))
+        for tg in forgotten:
+            span.groups.discard(tg)
+            tg.dependencies.clear()
+        dropped += len(forgotten)
+        metadata = span._metadata
+        if metadata and len(metadata.get("collections", ())) > MAX_SPAN_COLLECTIONS:
+            del metadata["collections"][:-MAX_SPAN_COLLECTIONS]
+    return dropped
+
+
+def scheduler_bookkeeping(scheduler) -> dict[str, int]:
+    """Sizes of the scheduler's per-computation records: spans, the TaskGroups they hold, TaskGroups
+    and task prefixes; for tests and the soak benchmark."""
+    ext = scheduler.extensions.get("spans")
+    spans = list(ext.spans.values()) if ext is not None else []
+    return {
+        "spans": len(spans),
+        "span_groups": sum(len(span.groups) for span in spans) if SPAN_TRIMMING else 0,
+        "task_groups": len(scheduler.task_groups),
+        "task_prefixes": len(scheduler.task_prefixes),
+    }
+
+
+def worker_metric_keys(worker) -> int:
+    """How many fine-performance-metric keys a worker keeps (``Server.digests_total``, keyed by span)."""
+    return len(getattr(worker, "digests_total", ()))
