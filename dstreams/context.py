@@ -429,6 +429,7 @@ class StreamingContext:
             if self.checkpoint_dir is not None:
                 self._check_checkpointable()
             annotations = batch_annotations(self.client)  # one Dask span for the run: flat scheduler memory
+            self.runtime.annotations = annotations
             self._scheduler = JobScheduler(self.clock, self.runtime.bus, self._on_batch_done, self._on_error,
                                            annotations)
             checkpointer = None

@@ -40,6 +40,8 @@ class Runtime:
         self.bus = ListenerBus()
         self.input_info = InputInfoTracker()
         self.receiver_tracker = None
+        #: Dask annotations for everything the run computes (its span), set when the context starts
+        self.annotations: dict = {}
         self._on_error = on_error
         self._workers_seen: tuple[float, list[str]] | None = None  # (when asked, addresses)
 

@@ -13,7 +13,7 @@ import pytest
 from distributed.scheduler import TaskGroup
 
 from dstreams import StreamingContext, _compat
-from dstreams.scheduler.generator import FLUSH
+from dstreams.scheduler.generator import Flush
 from dstreams.scheduler.spans import PLUGIN_NAME
 from dstreams.testing import ManualClock, run_batches
 
@@ -39,16 +39,16 @@ def _metric_keys(dask_worker):
 
 def _driver_sizes(ssc) -> int:
     """Everything dstreams keeps per batch time on the driver."""
-    streams = ssc._graph.streams
-    return (sum(len(s.generated) + len(s.data_checkpoints) for s in streams) + len(ssc._graph.retired_data)
-            + len(ssc._generator.pending) + len(ssc._input_info._infos))
+    streams = ssc.runtime.graph.streams
+    return (sum(len(s.generated) + len(s.data_checkpoints) for s in streams) + len(ssc.runtime.graph.retired_data)
+            + len(ssc._generator.pending) + len(ssc.runtime.input_info._infos))
 
 
 def _settled_sizes(ssc):
     """Sizes once the last batch's clean-up ran (the generator's queue is empty) and reached the
     scheduler (the client releases keys asynchronously: two reads in a row agree)."""
     done = threading.Event()
-    ssc._generator._events.put((FLUSH, done))
+    ssc._generator._events.put(Flush(done))
     assert done.wait(30), "the job generator did not reach the flush event within 30 s"
     deadline = time.monotonic() + 30
     previous, sizes = None, ssc.client.run_on_scheduler(_scheduler_sizes)

@@ -259,6 +259,12 @@ class ReceiverTracker:
 
     # -- the tracker thread ----------------------------------------------------------------
     def _loop(self) -> None:
+        import dask
+
+        with dask.annotate(**self.ssc.runtime.annotations):  # block copies go under the run's span
+            self._track()
+
+    def _track(self) -> None:
         last_check = 0.0
         while not self._closing.is_set():
             try:
