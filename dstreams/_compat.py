@@ -2,6 +2,13 @@
 
 What is here and why
 --------------------
+- dask's task specification (``Task``, ``TaskRef``, ``DataNode``, ``List``, ``Alias``): how batches'
+  graphs are written; a dask without them is refused at import, naming the versions to install.
+- distributed: ``Client._scatter`` (a receiver stores a block on the worker it chooses), a worker's
+  task states, the scheduler's unrunnable tasks and their restrictions (Kafka reads stranded when every
+  worker left), ``distributed.utils.sync``, and the spans' bookkeeping below.
+- kafka-python's fetcher internals are checked where the record decoder lives (see the end).
+
 distributed attributes each computation to a *span* (``distributed.spans``) and keeps every span, and
 every TaskGroup a span ever held, for the life of the scheduler (distributed issue 7977): a stream
 that submits a few computations per batch for months would grow the scheduler without bound.
@@ -105,3 +112,58 @@ def scheduler_bookkeeping(scheduler) -> dict[str, int]:
 def worker_metric_keys(worker) -> int:
     """How many fine-performance-metric keys a worker keeps (``Server.digests_total``, keyed by span)."""
     return len(getattr(worker, "digests_total", ()))
+
+
+# ---------------------------------------------------------------------------------------------
+# dask's task specification: the graph nodes dstreams builds its batches from (dask.\_task_spec is not
+# public, but it is how current Dask graphs are written; the names below are the whole of what we use)
+
+try:
+    from dask._task_spec import Alias, DataNode, List, Task, TaskRef  # noqa: F401  (re-exported)
+except ImportError as exc:  # pragma: no cover - an old or a much newer dask
+    import dask
+
+    raise ImportError(
+        f"dstreams builds its graphs with dask._task_spec (Task, TaskRef, DataNode, List, Alias), which dask "
+        f"{dask.__version__} does not have in that form; install dask and distributed 2024.12 or newer, or "
+        "upgrade dstreams") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# distributed: scattering from inside a task, the event-loop helper, the scheduler's unrunnable tasks
+
+
+
+def scatter_from_task(client, key, data, **where):
+    """``{key: data}`` scattered with ``Client._scatter`` (``where``: ``local_worker=``, or ``workers=`` with
+    ``direct=True, local_worker=None``), which a task needs to choose the worker its data goes to; returns
+    the future. ``Client.scatter`` in a task always stores on the calling thread's worker."""
+    return client.sync(client._scatter, {key: data}, hash=False, **where)[key]
+
+
+def worker_task_state(worker, key):
+    """The state (``"memory"``, ``"cancelled"``, ...) of ``key`` on ``worker``, or None when it does not know it."""
+    ts = worker.state.tasks.get(key)
+    return None if ts is None else ts.state
+
+
+def lift_stranded_restrictions(scheduler, key_prefix: str) -> int:
+    """Drop the loose worker restrictions of unrunnable tasks whose keys start with ``key_prefix`` and whose
+    workers all left; returns how many. Runs on the scheduler (see ``sources.kafka.placement``)."""
+    lifted = 0
+    for ts in list(scheduler.unrunnable):
+        key = ts.key[0] if isinstance(ts.key, tuple) else ts.key
+        if (ts.loose_restrictions and ts.worker_restrictions and str(key).startswith(key_prefix)
+                and not any(w in scheduler.workers for w in ts.worker_restrictions)):
+            ts.worker_restrictions = set()
+            ts.loose_restrictions = False
+            lifted += 1
+    return lifted
+
+
+# ---------------------------------------------------------------------------------------------
+# kafka-python: dstreams' record decoder plugs into the consumer's fetcher (``KafkaConsumer._fetcher``,
+# ``Fetcher.PartitionRecords._unpack_records``, ``DefaultRecordBatch._buffer/_pos/_num_records``). Those are
+# checked where the decoder lives, at its import: ``dstreams.sources.kafka.decoder.SUPPORTED``; where they
+# differ, kafka-python decodes as usual and the test ``test_the_decoder_fits_the_installed_kafka_python``
+# fails so that the change is noticed.

@@ -278,7 +278,7 @@ def _read_partition(path: str) -> list:
 
 def write_rdd(rdd, directory: str) -> list[str]:
     """Write every partition of ``rdd`` as ``part-NNNNN`` under ``directory``, in parallel on the workers."""
-    from dask._task_spec import Task, TaskRef
+    from ._compat import Task, TaskRef
 
     fs, root = fsspec.core.url_to_fs(directory)
     fs.makedirs(root, exist_ok=True)
@@ -291,9 +291,9 @@ def write_rdd(rdd, directory: str) -> list[str]:
 
 def read_rdd(directory: str, npartitions: int, client, name: str, partitioner=None):
     """An RDD whose partition ``i`` is read from ``directory/part-i`` (its lineage starts there)."""
-    from dask._task_spec import Task
     from dask.highlevelgraph import HighLevelGraph
 
+    from ._compat import Task
     from .rdd import RDD
 
     base = directory.rstrip("/")

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from distributed import WorkerPlugin, get_worker
-from distributed.utils import sync
 from distributed.worker import WORKER_ANY_RUNNING
 
+from ._compat import sync
 from ._util import to_ms
 from .errors import PoolClosedError, PoolTimeoutError
 

@@ -13,11 +13,11 @@ import operator
 import uuid
 
 import dask
-from dask._task_spec import DataNode, List, Task, TaskRef
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from . import shuffle as _shuffle
+from ._compat import DataNode, List, Task, TaskRef
 from ._util import call_with_optional_time  # noqa: F401  (re-exported for operators)
 from .partitions import (  # noqa: F401  (tasks refer to these by name)
     _append,

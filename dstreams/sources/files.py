@@ -12,9 +12,9 @@ import datetime as _dt
 import posixpath
 
 import fsspec
-from dask._task_spec import Task
 from dask.highlevelgraph import HighLevelGraph
 
+from .._compat import Task
 from .._util import Records
 from ..dstream.input import InputDStream
 from ..rdd import RDD

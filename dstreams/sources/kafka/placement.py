@@ -17,14 +17,12 @@ import logging
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from ..._compat import lift_stranded_restrictions
+
 logger = logging.getLogger("dstreams")
 
 PLUGIN_NAME = "dstreams-stranded-kafka-reads"
 KEY_PREFIX = "kafka-"  # the read tasks' keys: f"kafka-{stream_id}-{batch_ms}-{run_id}"
-
-
-def _key_name(key) -> str:
-    return str(key[0] if isinstance(key, tuple) else key)
 
 
 class StrandedReadsPlugin(SchedulerPlugin):
@@ -35,12 +33,7 @@ class StrandedReadsPlugin(SchedulerPlugin):
     idempotent = True  # registered by every stream that starts: the first one stays
 
     def add_worker(self, scheduler, worker):
-        for ts in list(scheduler.unrunnable):
-            if (ts.loose_restrictions and ts.worker_restrictions
-                    and _key_name(ts.key).startswith(KEY_PREFIX)
-                    and not any(w in scheduler.workers for w in ts.worker_restrictions)):
-                ts.worker_restrictions = set()
-                ts.loose_restrictions = False
+        lift_stranded_restrictions(scheduler, KEY_PREFIX)
 
 
 def register(client) -> bool:

@@ -1,9 +1,9 @@
 """KafkaRDD: one batch of a direct stream, one Dask partition per Kafka offset range."""
 from __future__ import annotations
 
-from dask._task_spec import Task
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
+from ..._compat import Task
 from ...rdd import ATTRIBUTE_HINTS, RDD
 from .consumer import read_range
 

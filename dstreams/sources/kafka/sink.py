@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import kafka.errors as kerrors
-from dask._task_spec import List, Task, TaskRef
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata
 
+from ..._compat import List, Task, TaskRef
 from .consumer import params_fingerprint
 from .metadata import KafkaParamsError
 from .offsets import OffsetRange

@@ -5,8 +5,7 @@ import datetime
 import logging
 import numbers
 
-from dask._task_spec import Alias
-
+from ..._compat import Alias
 from ..._util import to_ms
 from ...dstream.input import InputDStream
 from ...rdd import RDD

@@ -30,6 +30,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from ..._compat import scatter_from_task, worker_task_state
 from ..._util import as_records
 from ...errors import ReceiverError
 
@@ -387,8 +388,7 @@ def _count_receiver(address, delta) -> None:
 
 
 def _cancelled(worker, key) -> bool:
-    ts = worker.state.tasks.get(key)
-    return ts is None or ts.state in ("cancelled", "released", "forgotten")
+    return worker_task_state(worker, key) in (None, "cancelled", "released", "forgotten")
 
 
 def _scatter_here(client, key, data, worker):
@@ -397,8 +397,7 @@ def _scatter_here(client, key, data, worker):
     ``Client.scatter`` in a task stores on the worker of the calling thread: in threads the receiver
     starts, with several workers in one process, that can be another worker.
     """
-    futures = client.sync(client._scatter, {key: data}, local_worker=worker, hash=False)
-    return futures[key]
+    return scatter_from_task(client, key, data, local_worker=worker)
 
 
 def _scatter_to(client, key, data, worker):
@@ -407,6 +406,4 @@ def _scatter_to(client, key, data, worker):
     ``Client.scatter`` called in a task always stores on the local worker, whatever ``workers`` says,
     so this goes one level down, to the direct-to-worker scatter that a client outside the cluster uses.
     """
-    futures = client.sync(client._scatter, {key: data}, workers=[worker], direct=True, local_worker=None,
-                          hash=False)
-    return futures[key]
+    return scatter_from_task(client, key, data, workers=[worker], direct=True, local_worker=None)
