@@ -134,6 +134,9 @@ except ImportError as exc:  # pragma: no cover - an old or a much newer dask
 
 
 
+from distributed.utils import sync  # noqa: E402, F401  (runs a coroutine on a worker's loop from its threads)
+
+
 def scatter_from_task(client, key, data, **where):
     """``{key: data}`` scattered with ``Client._scatter`` (``where``: ``local_worker=``, or ``workers=`` with
     ``direct=True, local_worker=None``), which a task needs to choose the worker its data goes to; returns
