@@ -109,6 +109,19 @@ def scheduler_bookkeeping(scheduler) -> dict[str, int]:
     }
 
 
+def task_groups_outside_history(scheduler) -> int:
+    """Live TaskGroup objects in the scheduler's process, leaving out those that only the scheduler's
+    bounded history of recent computations (``Scheduler.computations``, its last 100) holds; for tests."""
+    import gc
+
+    from distributed.scheduler import TaskGroup
+
+    gc.collect()
+    held = {id(tg) for computation in getattr(scheduler, "computations", ()) for tg in computation.groups}
+    live = {id(tg) for tg in scheduler.task_groups.values()}
+    return sum(1 for o in gc.get_objects() if isinstance(o, TaskGroup) and (id(o) not in held or id(o) in live))
+
+
 def worker_metric_keys(worker) -> int:
     """How many fine-performance-metric keys a worker keeps (``Server.digests_total``, keyed by span)."""
     return len(getattr(worker, "digests_total", ()))
