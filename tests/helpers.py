@@ -101,7 +101,7 @@ def dask_cli_cluster(directory, worker_commands, nworkers, env=None):
             p.terminate()
         for p in procs:
             try:
-                p.wait(20)
+                p.wait(5)  # a worker shutting down gracefully waits on timeouts: it holds nothing we need
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

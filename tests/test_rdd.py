@@ -152,16 +152,6 @@ def test_offset_ranges_are_only_on_kafka_batches(words):
     assert not hasattr(words, "__array__") and words.origins is None
 
 
-def test_portable_hash_is_stable_across_processes():
-    import subprocess
-    import sys
-
-    code = "from dstreams.shuffle import portable_hash; print(portable_hash(('word', 1, b'x', None)))"
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
-    assert len(outs) == 1 and outs.pop().strip().isdigit()
-
-
 def test_cogroup_does_not_shuffle_an_input_already_partitioned_alike(client):
     state = RDD.from_list([("a", 1), ("b", 2)], 1, client=client).partition_by(2)
     new = RDD.from_list([("b", 3)], 1, client=client)

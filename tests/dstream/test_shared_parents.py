@@ -49,18 +49,16 @@ FAMILY = {
     "map_with_state": (lambda s: s.map(by_parity), lambda p: p.map_with_state(StateSpec.function(track))),
 }
 
-# what the other output operation on the parent does with the parent's RDD
+# what the other output operations on the parent do with the parent's RDD
 OTHER = {
-    "nothing": lambda rdd: None,
-    "collect": lambda rdd: rdd.collect(),
-    "take": lambda rdd: rdd.take(1),
-    "is_empty": lambda rdd: rdd.is_empty(),
+    "nothing": [lambda rdd: None],
+    "all, part or nothing": [lambda rdd: rdd.collect(), lambda rdd: rdd.take(1), lambda rdd: rdd.is_empty()],
 }
 
 
 def run(client, directory, other=None, other_first=True):
     """Every operator of FAMILY in one context, each on its own parent; with ``other``, each parent also
-    has that output operation (before or after the operator's). Returns each operator's batches."""
+    has those output operations (before or after the operator's). Returns each operator's batches."""
     ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
     out = {name: [] for name in FAMILY}
     try:
@@ -69,10 +67,12 @@ def run(client, directory, other=None, other_first=True):
         for name, (prep, op) in FAMILY.items():
             parent = prep(source) if prep is not None else source.map(lambda x: x)
             if other is not None and other_first:
-                parent.foreach_rdd(OTHER[other])
+                for f in OTHER[other]:
+                    parent.foreach_rdd(f)
             op(parent).foreach_rdd(lambda rdd, got=out[name]: got.append(sorted(rdd.collect(), key=repr)))
             if other is not None and not other_first:
-                parent.foreach_rdd(OTHER[other])
+                for f in OTHER[other]:
+                    parent.foreach_rdd(f)
         run_batches(ssc, len(INPUTS) + 1)
     finally:
         ssc.stop(stop_client=False)

@@ -100,10 +100,10 @@ def _scheduler_tasks(dask_scheduler):
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("client", ["in-process"], indirect=True)  # about lineage; 1000 batches
-def test_state_lineage_does_not_grow_over_1000_batches(client, tmp_path):
+@pytest.mark.parametrize("client", ["in-process"], indirect=True)  # about lineage; 400 batches
+def test_state_lineage_does_not_grow_over_400_batches(client, tmp_path):
     """Persisted state and data checkpoints keep both a batch's graph and the scheduler's task count as
-    small after 1,000 batches as after 20."""
+    small after 400 batches as after 20."""
     from dstreams import StreamingContext
     from dstreams.testing import ManualClock, run_batches
 
@@ -113,18 +113,18 @@ def test_state_lineage_does_not_grow_over_1000_batches(client, tmp_path):
 
     def measure(t, rdd):
         n = int(t.timestamp())
-        if n in (20, 1000):
+        if n in (20, 400):
             seen[n] = (len(rdd.map(str).__dask_graph__()), client.run_on_scheduler(_scheduler_tasks),
                        rdd.collect())
 
     ssc.queue_stream([], default=[("k", 1)]).update_state_by_key(running_count).foreach_rdd(measure)
-    run_batches(ssc, 1000, timeout=60)
+    run_batches(ssc, 400, timeout=60)
     ssc.stop(stop_client=False)
-    assert seen[1000][2] == [("k", 1000)]
-    assert seen[1000][0] == seen[20][0]  # the graph of a batch
+    assert seen[400][2] == [("k", 400)]
+    assert seen[400][0] == seen[20][0]  # the graph of a batch
     # what the scheduler keeps: a growing lineage would hold thousands of tasks by now (several per batch);
     # a little slack for other work on the shared test cluster
-    assert seen[1000][1] <= seen[20][1] + 100
+    assert seen[400][1] <= seen[20][1] + 100
 
 def test_map_with_state_timeout_counts_from_the_last_record_not_the_last_update(client, tmp_path):
     def first_only(key, value, state):
