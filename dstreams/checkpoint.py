@@ -5,7 +5,8 @@ SHA-256, optional HMAC) followed by the cloudpickled state: the DStream graph wi
 the batch interval, the batch times generated but not finished, and each source's per-batch metadata.
 Beside it, ``snapshot-<seq>-<time>.json`` holds the sources' positions and the stateful streams' data
 checkpoints as plain JSON (see :mod:`dstreams.snapshot`): a new version of the application, which
-cannot load the pickled graph, resumes from it.
+cannot load the pickled graph, resumes from it. Data checkpoints (the partitions of a stateful stream's
+RDD) are record files (:mod:`dstreams.recordfile`): data, not code.
 
 A checkpoint is code: unpickling it runs whatever it contains. Only read checkpoint directories you
 trust, and use ``checkpoint_key`` to sign them.
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 import cloudpickle
 import fsspec
 
+from . import recordfile
 from .errors import CheckpointError, CheckpointSignatureError, CheckpointUnreadableError, CheckpointVersionError
 
 logger = logging.getLogger("dstreams")
@@ -264,7 +266,7 @@ def _write_partition(path: str, part) -> list:
     fs, p = fsspec.core.url_to_fs(path)
     tmp = f"{p}.{uuid.uuid4().hex}.tmp"
     with fs.open(tmp, "wb") as fh:
-        cloudpickle.dump(list(part), fh)
+        fh.write(recordfile.dumps(part))
     fs.mv(tmp, p)
     return [path]
 
@@ -273,7 +275,7 @@ def _read_partition(path: str) -> list:
     from ._util import as_records
 
     with fsspec.open(path, "rb") as fh:
-        return as_records(cloudpickle.load(fh))
+        return as_records(recordfile.loads(fh.read(), path))
 
 
 def write_rdd(rdd, directory: str) -> list[str]:

@@ -1,11 +1,13 @@
 """A new version of an application resumes the sources and state of the old one from the snapshot."""
 import json
+import operator
 import os
 
+import msgpack
 import pytest
 
 import dstreams
-from dstreams import StreamingContext
+from dstreams import StateSpec, StreamingContext
 from dstreams.checkpoint import CheckpointError
 from dstreams.testing import ManualClock, run_batches
 
@@ -21,9 +23,33 @@ def add_counts_v2(new, old):  # the new version's function: same totals, written
     return total
 
 
-def app(client, ckpt, src, out, version=1, named=True, clock_ms=0):
-    """The application: word totals over the files of ``src``; version 2 changes a function and adds an
-    operator before the state."""
+def track(key, value, state):
+    state.update((state.get() if state.exists() else 0) + value)
+    return key
+
+
+def track_v2(key, value, state):
+    state.update(value + (state.get() if state.exists() else 0))
+    return key
+
+
+def stateful(op, pairs, version):
+    """``(the stateful stream to name and checkpoint, the stream whose (key, value) records are output)``."""
+    if op == "update-state-by-key":
+        totals = pairs.update_state_by_key(add_counts if version == 1 else add_counts_v2)
+        return totals, totals
+    if op == "map-with-state":
+        mapped = pairs.map_with_state(StateSpec.function(track if version == 1 else track_v2))
+        return mapped, mapped.state_snapshots()
+    assert op == "inverse-window"
+    inverse = operator.sub if version == 1 else (lambda a, b: a + -b)
+    totals = pairs.reduce_by_key_and_window(operator.add, inverse, 3, 1, filter_func=lambda kv: kv[1] > 0)
+    return totals, totals
+
+
+def app(client, ckpt, src, out, version=1, named=True, clock_ms=0, op="update-state-by-key"):
+    """The application: word totals over the files of ``src``, kept by ``op``; version 2 changes a
+    function and adds an operator before the state."""
     def setup():
         ssc = StreamingContext(client, 1, clock=ManualClock(clock_ms))
         ssc.checkpoint(str(ckpt))
@@ -31,12 +57,12 @@ def app(client, ckpt, src, out, version=1, named=True, clock_ms=0):
         words = lines.flat_map(str.split)
         if version == 2:
             words = words.filter(lambda w: w != "")  # one more operator
-        totals = words.map(lambda w: (w, 1)).update_state_by_key(add_counts if version == 1 else add_counts_v2)
+        totals, output = stateful(op, words.map(lambda w: (w, 1)), version)
         totals.checkpoint(2)
         if named:
             lines.named("lines")
             totals.named("totals")
-        totals.foreach_rdd(lambda t, rdd: out.append((t.second, dict(rdd.collect()))))
+        output.foreach_rdd(lambda t, rdd: out.append((t.second, dict(rdd.collect()))))
         return ssc
 
     return setup
@@ -86,6 +112,40 @@ def test_a_new_version_goes_on_with_the_state_and_the_input_position(client, dir
     # batch 5 runs again from the state of batch 4 on the files batch 5 took; no file is read twice
     assert out == [(5, {"a": 1, "b": 2, "c": 3}), (6, {"a": 2, "b": 2, "c": 3, "d": 1}),
                    (7, {"a": 2, "b": 2, "c": 3, "d": 1})]
+
+
+@pytest.mark.parametrize("op", ["map-with-state", "inverse-window"])
+def test_every_kind_of_state_goes_on_in_a_new_version(client, dirs, monkeypatch, tmp_path, op):
+    """The state of map_with_state and of a window reduced with an inverse function resumes in a new
+    version exactly where an application that never stopped would be."""
+    ckpt, src = dirs
+    files = [("a.txt", "a b", 0.5), ("b.txt", "b c", 2.5), ("c.txt", "c c", 4.5), ("d.txt", "a d", 5.5)]
+
+    def run(directory, setup, batches, upgrade=False):
+        ssc = StreamingContext.get_or_create(str(directory), setup, client=client, upgrade=upgrade)
+        try:
+            run_batches(ssc, batches)
+        finally:
+            ssc.stop(stop_client=False)
+        return ssc
+
+    for name, text, at in files:
+        put(src, name, text, at)
+    reference = []
+    run(tmp_path / "reference", app(client, tmp_path / "reference", src, reference, op=op), 7)
+    for f in src.iterdir():
+        f.unlink()
+    out = []
+    for name, text, at in files[:3]:
+        put(src, name, text, at)
+    run(ckpt, app(client, ckpt, src, out, op=op), 5)
+    (src / "a.txt").unlink()  # only batch 1 read it: its words are in the saved state, never read again
+    monkeypatch.setattr(dstreams, "__version__", "99.0")  # the pickled graph is then not loaded
+    put(src, *files[3])
+    ssc = run(ckpt, app(client, ckpt, src, out, version=2, clock_ms=5000, op=op), 2)
+    assert set(ssc.restored_streams.values()) == {"restored"}, ssc.restored_streams
+    assert reference[-1][1]  # the state is not empty at the end
+    assert out == reference[:5] + reference[4:]  # batch 5 ran again, from the state of batch 4
 
 
 def test_upgrade_true_resumes_from_the_snapshot_even_when_the_graph_could_be_loaded(client, dirs):
@@ -150,6 +210,15 @@ def test_the_snapshot_is_plain_json_with_positions_and_state(client, dirs):
                                          "lineage": "update-state-by-key(map(flat-map(text-file)))", "named": True}
     assert set(snap["state"]["totals"]["checkpoints"]) == {"4000"}
     assert snap["sources"]["lines"]["files_by_batch"]["5000"][0].endswith("c.txt")
+    # the state is data: record files whose records are read back without pickle (no code)
+    saved = snap["state"]["totals"]["checkpoints"]["4000"]
+    state = {}
+    for i in range(saved["npartitions"]):
+        data = open(f"{saved['path']}/part-{i:05d}", "rb").read()
+        header, body = data.split(b"\n", 1)
+        assert header == b"dstreams-records 1 msgpack"
+        state.update(msgpack.unpackb(body, ext_hook=lambda code, d: tuple(msgpack.unpackb(d)) if code == 1 else d))
+    assert state == {"a": 1, "b": 2, "c": 1}  # the totals after batch 4
 
 
 def test_a_signed_snapshot_needs_its_key(client, dirs, monkeypatch):

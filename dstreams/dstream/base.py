@@ -336,9 +336,14 @@ class DStream:
         """Checkpoint this stream's RDDs every ``interval`` (a multiple of its slide duration).
 
         Saving data checkpoints needs ``ssc.checkpoint(directory)``; stateful streams use it to
-        bound their lineage.
+        bound their lineage. On an operator with a stateful stream inside (``map_with_state``,
+        ``reduce_by_window`` with an inverse), it sets the interval of that stream, as in Spark.
         """
         self._require_not_started("checkpoint()")
+        if self.inner_streams:
+            for inner, _ in self.inner_streams:
+                inner.checkpoint(interval)
+            return self
         self.checkpoint_ms = self._check_duration(interval, "checkpoint interval")
         self.persist()
         return self
