@@ -96,10 +96,11 @@ class ReceiverInputDStream(InputDStream):
 
     # -- write-ahead log -------------------------------------------------------------------
     def wal_dir(self) -> str | None:
-        """Where the receiver logs its blocks: ``<checkpoint>/received/<stream id>``, or None."""
+        """Where the receiver logs its blocks: ``<checkpoint>/received/<stream id>`` (or, resumed by a new
+        version of the application, the old version's log), or None."""
         if not self.write_ahead_log or self.ssc.checkpoint_dir is None:
             return None
-        return f"{self.ssc.checkpoint_dir.rstrip('/')}/received/{self.id}"
+        return self.__dict__.get("_log_dir") or f"{self.ssc.checkpoint_dir.rstrip('/')}/received/{self.id}"
 
     def validate_at_start(self) -> None:
         super().validate_at_start()
@@ -109,6 +110,46 @@ class ReceiverInputDStream(InputDStream):
                 "directory to keep the log in; call ssc.checkpoint(directory) before ssc.start(), or drop "
                 "write_ahead_log"
             )
+        other = next((s for s in self.ssc.runtime.graph.inputs if s is not self
+                      and getattr(s, "is_receiver", False) and s.wal_dir() == self.wal_dir() is not None), None)
+        if other is not None:
+            raise ValueError(
+                f"receiver streams '{self.name}' and '{other.name}' would write one log, {self.wal_dir()}: the "
+                "new version took the old one's log for one of them; name the receiver streams of both versions "
+                "with stream.named() so that each resumes its own")
+
+    # -- snapshots: a new version of the application resumes the log --------------------------
+    def snapshot(self) -> dict:
+        tracker = self.ssc.runtime.receiver_tracker if self.ssc is not None else None
+        if self.wal_dir() is None or tracker is None:
+            return {}
+        state = tracker.blocks.wal_state(self.id)
+        return {"log": self.wal_dir(), "cleaned": state["cleaned"],
+                "allocated": {str(t): [[key, n, list(segment)] for key, n, segment in metas]
+                              for t, metas in sorted(state["allocated"].items())},
+                "done": sorted([path, offset] for path, offset in state["done"])}
+
+    def restorable_reason(self) -> str | None:
+        return None if self.write_ahead_log else self.unrecoverable_reason
+
+    def restore(self, snapshot: dict) -> None:
+        """Take over the old version's write-ahead log: the blocks of its batches to run again, and the
+        blocks it logged but no batch took (they go to the first new batch)."""
+        from ...errors import CheckpointError
+
+        if "log" not in snapshot:
+            raise CheckpointError(
+                f"receiver stream '{self.name}' cannot resume: the old version's receiver had no write-ahead "
+                "log, so what it received is lost; start afresh with a new checkpoint directory")
+        self.__dict__["_log_dir"] = snapshot["log"]
+        self.__dict__["_wal_state"] = {
+            "allocated": {int(t): [(key, n, tuple(segment)) for key, n, segment in metas]
+                          for t, metas in snapshot["allocated"].items()},
+            "done": {(path, offset) for path, offset in snapshot["done"]}, "cleaned": snapshot["cleaned"]}
+
+    def remembers(self, time_ms: int) -> bool:
+        state = self.__dict__.get("_wal_state")
+        return state is not None and time_ms in state["allocated"]
 
     def __getstate__(self):
         state = super().__getstate__()

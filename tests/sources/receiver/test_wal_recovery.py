@@ -11,6 +11,7 @@ import fsspec
 import pytest
 
 from dstreams import StreamingContext
+from dstreams.errors import CheckpointError
 from dstreams.sources.receiver.wal import WriteAheadLog
 from dstreams.testing import ManualClock, run_batches
 
@@ -81,18 +82,17 @@ def _copy_tree(fs, src, dst):
         fs.pipe_file(target, fs.cat_file(path))
 
 
-@pytest.mark.parametrize("where", ["local", "memory"])  # memory://: an object store, a log file per block
-def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client, token, tmp_path, where):
-    base = str(tmp_path) if where == "local" else f"memory://wal-crash-{token}"
+def _crash(client, token, base, v1=lambda ssc, stream: stream):
+    """Run until a driver would crash with batch 2000 (block B) pending and block C not allocated; leave
+    behind, in ``<base>/ckpt``, what the crashed driver would (its checkpoints and log)."""
     fs, root = fsspec.core.url_to_fs(base)
     directory = f"{base}/ckpt"
     shared = SHARED[token]
     shared["gate"] = threading.Event()
     ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
     ssc.checkpoint(directory)
-    stream = ssc.receiver_stream(ScriptedReceiver(token), write_ahead_log=True)
+    stream = v1(ssc, ssc.receiver_stream(ScriptedReceiver(token), write_ahead_log=True))
     stream.foreach_rdd(record(token))
-    tracker = None
     try:
         ssc.start()
         tracker = ssc.runtime.receiver_tracker
@@ -107,25 +107,78 @@ def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client
         wait_until(lambda: 2000 in ssc._generator.pending, what="batch 2000 to be generated")
         shared["blocks"].put(["c1", "c2", "c3"])
         wait_until(lambda: tracker.num_records_received(stream.id) == 6, what="block C (not allocated)")
-        # what a driver killed now leaves behind: the checkpoints and the log
-        _copy_tree(fs, f"{root}/ckpt", f"{root}/crashed")
+        _copy_tree(fs, f"{root}/ckpt", f"{root}/crashed")  # what a driver killed now leaves behind
     finally:
         shared["gate"].set()
         ssc.stop(stop_client=False)
     fs.rm(f"{root}/ckpt", recursive=True)
     _copy_tree(fs, f"{root}/crashed", f"{root}/ckpt")
     shared["phase"] = 2
+    return directory
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])  # memory://: an object store, a log file per block
+def test_driver_crash_replays_pending_and_unallocated_blocks_from_the_log(client, token, tmp_path, where):
+    base = str(tmp_path) if where == "local" else f"memory://wal-crash-{token}"
+    directory = _crash(client, token, base)
     recovered = StreamingContext.get_or_create(directory, lambda: None, client=client, clock=ManualClock(2000))
     try:
         assert recovered.recovered
         recovered.start()
         recovered._scheduler.wait_for(2000, 60)
         run_batches(recovered, 1)
-        assert shared["out"][2] == [(2000, ["b1"]), (3000, ["c1", "c2", "c3"])]  # A is not replayed
+        assert SHARED[token]["out"][2] == [(2000, ["b1"]), (3000, ["c1", "c2", "c3"])]  # A is not replayed
     finally:
         recovered.stop(stop_client=False)
         if where == "memory":
-            fs.rm(root, recursive=True)
+            fsspec.filesystem("memory").rm(f"/wal-crash-{token}", recursive=True)
+
+
+def test_a_new_version_resumes_the_old_versions_log(client, token, tmp_path):
+    directory = _crash(client, token, str(tmp_path), v1=lambda ssc, stream: stream.named("events"))
+
+    def version_2():  # another source before the receiver (so its stream id differs), one more operator
+        ssc = StreamingContext(client, batch_interval=1, clock=ManualClock(2000))
+        ssc.checkpoint(directory)
+        ssc.queue_stream([]).named("other").pprint()
+        stream = ssc.receiver_stream(ScriptedReceiver(token), write_ahead_log=True).named("events")
+        stream.map(str.upper).foreach_rdd(record(token))
+        return ssc
+
+    upgraded = StreamingContext.get_or_create(directory, version_2, client=client, upgrade=True)
+    try:
+        assert upgraded.restored_streams["events"] == "restored"
+        (stream,) = [s for s in upgraded.runtime.graph.inputs if s.name == "events"]
+        assert stream.wal_dir() == f"{directory}/received/0"  # it goes on writing the old version's log
+        upgraded.start()
+        upgraded._scheduler.wait_for(2000, 60)
+        SHARED[token]["blocks"].put(["d1"])  # received by the new version, after the old log's blocks
+        blocks = upgraded.runtime.receiver_tracker.blocks
+        wait_until(lambda: any(b.future is not None for b in blocks.unallocated(stream.id)), what="block D")
+        run_batches(upgraded, 1)
+        assert SHARED[token]["out"][2] == [(2000, ["B1"]), (3000, ["C1", "C2", "C3", "D1"])]  # A is not replayed
+    finally:
+        upgraded.stop(stop_client=False)
+
+
+def test_a_receiver_without_a_log_is_not_resumed(client, token, tmp_path):
+    directory = str(tmp_path / "ckpt")
+
+    def setup(write_ahead_log):
+        def build():
+            ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
+            ssc.checkpoint(directory)
+            ssc.receiver_stream(ScriptedReceiver(token), write_ahead_log=write_ahead_log).named("events").pprint()
+            return ssc
+        return build
+
+    ssc = StreamingContext.get_or_create(directory, setup(False), client=client)
+    run_batches(ssc, 1)
+    ssc.stop(stop_client=False)
+    with pytest.raises(CheckpointError, match="cannot resume stream 'events'.*write_ahead_log=True"):
+        StreamingContext.get_or_create(directory, setup(False), client=client, upgrade=True)
+    with pytest.raises(CheckpointError, match="'events' cannot resume: the old version's receiver had no write-ahead"):
+        StreamingContext.get_or_create(directory, setup(True), client=client, upgrade=True)
 
 
 def _cleared(ssc, t):
