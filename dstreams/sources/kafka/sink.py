@@ -21,8 +21,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata
 
 from ..._compat import List, Task, TaskRef
+from .clients import KafkaParamsError
 from .consumer import params_fingerprint
-from .metadata import KafkaParamsError
 from .offsets import OffsetRange
 
 
