@@ -1,15 +1,18 @@
 """Opening kafka-python clients from the user's settings: the configuration and the connection.
 
 :func:`consumer_config` turns the user's ``kafka_params`` into a consumer configuration (the dict is
-copied and checked, never changed, and auto-commit is always off); :func:`open_consumer` creates the
-consumer, failing with :class:`KafkaUnavailableError`, which names the brokers and what to check, when
-they do not answer. The driver's metadata consumer (:mod:`.metadata`) and the workers' reading
-consumers (:mod:`.consumer`) are opened here.
+copied and checked, never changed, and auto-commit is always off). :func:`open_client` creates a
+client within a deadline, failing with :class:`KafkaUnavailableError`, which names the brokers and
+what to check, when they do not answer in time. Every client dstreams creates is opened here: the
+driver's metadata consumer (:mod:`.metadata`), the workers' reading consumers (:mod:`.consumer`), and
+the sink's producers and committed-offset readers (:mod:`.sink`).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,11 +22,21 @@ from kafka import KafkaConsumer
 from .offsets import KafkaSourceError
 
 __all__ = [
+    "DEFAULT_TIMEOUT_MS",
     "KafkaParamsError",
     "KafkaUnavailableError",
     "consumer_config",
+    "open_client",
     "open_consumer",
 ]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_MS = 30_000
+"""The deadline for connecting and for each call, unless the settings give ``request_timeout_ms``."""
+
+_LATE_MS = 1_000
+"""How long the wait for a new client goes on past kafka-python's own bootstrap deadline before it is given up."""
 
 
 class KafkaParamsError(KafkaSourceError, ValueError):
@@ -118,23 +131,39 @@ def unavailable(config: Mapping[str, Any], doing: str, timeout_ms: float | None)
     within = f" within {timeout_ms / 1000:.1f}s" if timeout_ms is not None else ""
     return (
         f"Kafka brokers at {describe_servers(config)} did not answer{within} while {doing}. "
-        f"Check that the brokers are running and reachable from this machine (host, port, "
-        f"firewall), that bootstrap_servers names the listener the brokers advertise, that "
+        f"Check that the brokers are running and reachable from this machine (host name resolution, "
+        f"port, firewall), that bootstrap_servers names the listener the brokers advertise, that "
         f"security_protocol/SASL/SSL settings match the listener, and that the topics exist."
     )
 
 
-def open_consumer(config: Mapping[str, Any], *, timeout_ms: int, purpose: str) -> KafkaConsumer:
-    """Create a ``KafkaConsumer``, failing with a clear error if brokers are unreachable.
+def request_timeout_ms(params: Mapping[str, Any]) -> int:
+    """The deadline the user's settings give to connecting and to each call: their ``request_timeout_ms``,
+    else :data:`DEFAULT_TIMEOUT_MS` (``bootstrap_timeout_ms``, if set, still bounds connecting)."""
+    return params.get("request_timeout_ms", DEFAULT_TIMEOUT_MS)
+
+
+def open_client(client_class: type, config: Mapping[str, Any], *, timeout_ms: int, purpose: str,
+                settings: str = "kafka_params"):
+    """Create a kafka-python client (``KafkaConsumer``, ``KafkaProducer``, ...) within a deadline.
+
+    kafka-python bounds its bootstrap by ``bootstrap_timeout_ms`` (``timeout_ms`` unless the config sets
+    it), but only while its network thread runs: a thread blocked in a host name lookup that does not
+    return keeps the constructor waiting for ever. So the client is created on a helper thread, which is
+    given up a moment after the deadline; a client it still makes is closed at once.
 
     Parameters
     ----------
+    client_class : type
+        The kafka-python client class.
     config : Mapping
-        A config made by :func:`consumer_config` (possibly adjusted).
+        Its settings (copied).
     timeout_ms : int
         Bootstrap deadline, used unless the config sets ``bootstrap_timeout_ms``.
     purpose : str
-        What the consumer is for, for error messages.
+        What the client is for, for error messages.
+    settings : str
+        The name of the user's settings, for error messages.
 
     Raises
     ------
@@ -142,14 +171,68 @@ def open_consumer(config: Mapping[str, Any], *, timeout_ms: int, purpose: str) -
         If no broker answered before the deadline.
     KafkaParamsError
         If kafka-python rejects the configuration.
+
+    Examples
+    --------
+    >>> from kafka import KafkaProducer
+    >>> producer = open_client(KafkaProducer, {"bootstrap_servers": "localhost:9092"}, timeout_ms=10_000,
+    ...                        purpose="writing to Kafka", settings="producer_params")  # doctest: +SKIP
     """
     config = dict(config)
     config.setdefault("bootstrap_timeout_ms", timeout_ms)
-    try:
-        return KafkaConsumer(**config)
-    except kerrors.KafkaConfigurationError as exc:
-        raise KafkaParamsError(f"kafka-python rejected kafka_params for {purpose}: {exc}") from exc
-    except (kerrors.RetriableError, OSError) as exc:
-        doing = f"connecting for {purpose}"
-        raise KafkaUnavailableError(unavailable(config, doing, config["bootstrap_timeout_ms"])) from exc
+    deadline_ms = config["bootstrap_timeout_ms"]
+    doing = f"connecting for {purpose}"
+    creation = _Creation(client_class, config)
+    if not creation.wait((deadline_ms + _LATE_MS) / 1000):
+        raise KafkaUnavailableError(unavailable(config, doing, deadline_ms))
+    exc = creation.error
+    if isinstance(exc, kerrors.KafkaConfigurationError):
+        raise KafkaParamsError(f"kafka-python rejected {settings} for {purpose}: {exc}") from exc
+    if isinstance(exc, (kerrors.RetriableError, OSError)):
+        raise KafkaUnavailableError(unavailable(config, doing, deadline_ms)) from exc
+    if exc is not None:
+        raise exc
+    return creation.client
 
+
+class _Creation:
+    """A kafka-python client created on a helper thread, which closes it if the caller gave up waiting."""
+
+    def __init__(self, client_class: type, config: dict):
+        self.client = self.error = None
+        self._given_up = False
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        threading.Thread(target=self._create, args=(client_class, config), name="dstreams-kafka-connect",
+                         daemon=True).start()
+
+    def _create(self, client_class: type, config: dict) -> None:
+        client = error = None
+        try:
+            client = client_class(**config)
+        except Exception as exc:
+            error = exc
+        with self._lock:
+            late = self._given_up
+            if not late:
+                self.client, self.error = client, error
+            self._done.set()
+        if late and client is not None:
+            try:
+                client.close()
+            except Exception:
+                log.debug("closing a Kafka client made after its deadline failed", exc_info=True)
+
+    def wait(self, timeout_s: float) -> bool:
+        """Whether the creation ended (a client or an error) within ``timeout_s``; else it is given up."""
+        if not self._done.wait(timeout_s):
+            with self._lock:
+                self._given_up = not self._done.is_set()
+        return not self._given_up
+
+
+def open_consumer(config: Mapping[str, Any], *, timeout_ms: int, purpose: str,
+                  settings: str = "kafka_params") -> KafkaConsumer:
+    """A ``KafkaConsumer`` made by :func:`open_client`: within a deadline, failing with a clear error if the
+    brokers do not answer (see there)."""
+    return open_client(KafkaConsumer, config, timeout_ms=timeout_ms, purpose=purpose, settings=settings)

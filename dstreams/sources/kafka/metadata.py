@@ -26,6 +26,7 @@ from .clients import (
     consumer_config,
     describe_servers,
     open_consumer,
+    request_timeout_ms,
     unavailable,
 )
 from .offsets import KafkaSourceError, OffsetRange
@@ -40,7 +41,6 @@ __all__ = [  # the names from .clients are still importable from here, where the
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_MS = 30_000
 _RESETS = ("earliest", "latest")
 
 
@@ -101,7 +101,7 @@ class KafkaMetadata:
     def __init__(self, kafka_params: Mapping[str, Any], *, timeout_ms: int | None = None):
         self._config = consumer_config(kafka_params)
         if timeout_ms is None:
-            timeout_ms = self._config.get("request_timeout_ms", DEFAULT_TIMEOUT_MS)
+            timeout_ms = request_timeout_ms(self._config)
         self._timeout_ms = timeout_ms
         reset = self._config.get("auto_offset_reset", "latest")
         self._reset = {"smallest": "earliest", "largest": "latest"}.get(reset, reset)
