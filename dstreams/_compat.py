@@ -1,4 +1,4 @@
-"""Every private Dask / distributed internal dstreams touches, in one place, version-checked.
+"""Every private Dask / distributed / kafka-python internal dstreams touches, in one place, version-checked.
 
 What is here and why
 --------------------
@@ -7,7 +7,9 @@ What is here and why
 - distributed: ``Client._scatter`` (a receiver stores a block on the worker it chooses), a worker's
   task states, the scheduler's unrunnable tasks and their restrictions (Kafka reads stranded when every
   worker left), ``distributed.utils.sync``, and the spans' bookkeeping below.
-- kafka-python's fetcher internals are checked where the record decoder lives (see the end).
+- kafka-python: the consumer's fetcher, where dstreams' record decoder plugs in (see the end); checked
+  when the decoder is first imported (``import dstreams`` alone does not load kafka-python). Where they
+  differ, the decoder stays off and kafka-python decodes records itself.
 
 distributed attributes each computation to a *span* (``distributed.spans``) and keeps every span, and
 every TaskGroup a span ever held, for the life of the scheduler (distributed issue 7977): a stream
@@ -22,6 +24,7 @@ slowly with the number of batches).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 
@@ -178,8 +181,73 @@ def lift_stranded_restrictions(scheduler, key_prefix: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# kafka-python: dstreams' record decoder plugs into the consumer's fetcher (``KafkaConsumer._fetcher``,
-# ``Fetcher.PartitionRecords._unpack_records``, ``DefaultRecordBatch._buffer/_pos/_num_records``). Those are
-# checked where the decoder lives, at its import: ``dstreams.sources.kafka.decoder.SUPPORTED``; where they
-# differ, kafka-python decodes as usual and the test ``test_the_decoder_fits_the_installed_kafka_python``
-# fails so that the change is noticed.
+# kafka-python: dstreams' record decoder (``sources.kafka.decoder``) plugs into the consumer's fetcher. It
+# subclasses ``Fetcher.PartitionRecords`` and overrides its ``_unpack_records`` generator, reads a v2 batch's
+# records from ``DefaultRecordBatch._maybe_uncompress/_buffer/_pos/_num_records``, builds ``ConsumerRecord``
+# tuples field by field, and sets its class on ``KafkaConsumer._fetcher``. All of it is reached through
+# the three functions below, resolved once.
+
+#: the kafka-python releases whose fetcher internals the decoder was written against and tested with
+TESTED_KAFKA_PYTHON = "2.2 to 3.0"
+
+#: kafka-python's ``ConsumerRecord`` fields, in the order the decoder builds them
+CONSUMER_RECORD_FIELDS = (
+    "topic", "partition", "leader_epoch", "offset", "timestamp", "timestamp_type", "key", "value",
+    "headers", "checksum", "serialized_key_size", "serialized_value_size", "serialized_header_size",
+)  # fmt: skip
+
+
+@functools.cache
+def kafka_partition_records() -> type | None:
+    """kafka-python's ``Fetcher.PartitionRecords`` (one partition's buffered fetch) opened for a decoder, or
+    None when the installed kafka-python's internals are not those the decoder plugs into (logged once).
+
+    A subclass implements ``decode_batches(tp, records)``, a generator of the ``ConsumerRecord`` of
+    ``records`` (a ``MemoryRecords``) that keeps the reading state (``next_fetch_offset``, ``leader_epoch``,
+    ``records_read``, ``bytes_read``) as kafka-python does; it may hand any part to
+    ``kafka_python_records(tp, records)``, kafka-python's own decoding. A consumer with deserializers
+    always decodes through kafka-python.
+    """
+    import kafka
+    from kafka.consumer.fetcher import ConsumerRecord, Fetcher
+    from kafka.record.default_records import DefaultRecordBatch
+
+    base = getattr(Fetcher, "PartitionRecords", None)
+    if not (ConsumerRecord._fields == CONSUMER_RECORD_FIELDS
+            and base is not None
+            and callable(getattr(base, "_unpack_records", None))
+            and {"_buffer", "_pos", "_num_records"} <= set(getattr(DefaultRecordBatch, "__slots__", ()))
+            and callable(getattr(DefaultRecordBatch, "_maybe_uncompress", None))):
+        logger.info("dstreams: kafka-python %s's fetcher is not the one dstreams' record decoder plugs into "
+                    "(tested with kafka-python %s); kafka-python decodes records itself, correctly and about "
+                    "2.5x slower. Upgrade dstreams, or install a kafka-python it was tested with",
+                    kafka.__version__, TESTED_KAFKA_PYTHON)
+        return None
+
+    class DecodingPartitionRecords(base):
+        def _unpack_records(self, tp, records, key_deserializer, value_deserializer):
+            if key_deserializer is None and value_deserializer is None:
+                return self.decode_batches(tp, records)
+            return super()._unpack_records(tp, records, key_deserializer, value_deserializer)
+
+        def kafka_python_records(self, tp, records):
+            return super()._unpack_records(tp, records, None, None)
+
+    return DecodingPartitionRecords
+
+
+def v2_batch_records(batch) -> tuple[bytes, int, int]:
+    """A v2 ``DefaultRecordBatch``'s records, decompressed: (the batch's bytes, where its first record
+    starts, how many records); only where :func:`kafka_partition_records` is not None."""
+    batch._maybe_uncompress()
+    return bytes(batch._buffer), batch._pos, batch._num_records
+
+
+def set_partition_records(consumer, partition_records: type) -> bool:
+    """Make ``consumer``'s fetcher build its partitions' buffered fetches as ``partition_records``;
+    False when the consumer has no fetcher there (then it decodes as before)."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is None:
+        return False
+    fetcher.PartitionRecords = partition_records
+    return True

@@ -13,9 +13,10 @@ Examples
 """
 from __future__ import annotations
 
+from .sources.kafka.clients import KafkaParamsError, KafkaUnavailableError
 from .sources.kafka.consumer import consumer_cache_stats
 from .sources.kafka.deserialization import DeadLetter, RecordDeserializationError
-from .sources.kafka.metadata import KafkaCommitError, KafkaParamsError, KafkaUnavailableError
+from .sources.kafka.metadata import KafkaCommitError
 from .sources.kafka.offsets import (
     KafkaSourceError,
     OffsetRange,

@@ -7,6 +7,7 @@ the same records and the same reading state (next fetch offset, leader epoch, co
 
 from __future__ import annotations
 
+import logging
 import struct
 
 import kafka.codec
@@ -21,6 +22,7 @@ from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 from kafka.record.util import calc_crc32c
 
+from dstreams import _compat
 from dstreams.sources.kafka import decoder
 
 TP = TopicPartition("events", 3)
@@ -81,9 +83,21 @@ def assert_same(data: bytes, **kwargs):
 
 def test_the_decoder_fits_the_installed_kafka_python():
     # If this fails, kafka-python's internals changed: the reader silently falls back to kafka-python's
-    # decoding (correct, about 2.5x slower). Adapt decoder.py to the new kafka-python.
+    # decoding (correct, about 2.5x slower). Adapt the kafka-python part of dstreams/_compat.py (and the
+    # decoder) to the new kafka-python.
     assert decoder.SUPPORTED and decoder.enabled()
     assert issubclass(decoder.FastPartitionRecords, Fetcher.PartitionRecords)
+
+
+def test_a_kafka_python_with_other_internals_is_left_to_decode_records_itself(monkeypatch, caplog):
+    monkeypatch.setattr(_compat, "CONSUMER_RECORD_FIELDS", _compat.CONSUMER_RECORD_FIELDS[:-1])
+    _compat.kafka_partition_records.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger="dstreams"):
+            assert _compat.kafka_partition_records() is None
+    finally:
+        _compat.kafka_partition_records.cache_clear()
+    assert "kafka-python decodes records itself" in caplog.text and "Upgrade dstreams" in caplog.text
 
 
 def test_the_compiled_loop_was_built():

@@ -41,8 +41,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from ..._util import Records
 from . import decoder
+from .clients import KafkaUnavailableError, consumer_config, open_consumer, unavailable
 from .deserialization import RecordDeserializationError, Reporting, as_deserializer, deserialize_range
-from .metadata import KafkaUnavailableError, consumer_config, open_consumer, unavailable
 from .offsets import KafkaSourceError, OffsetRange, OffsetsBeyondLogEndError, OffsetsDeletedError
 
 __all__ = [

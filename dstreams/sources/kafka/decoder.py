@@ -15,9 +15,9 @@ not handle it leaves to kafka-python's own code, unchanged:
 * legacy (v0 and v1) message sets: from the first such batch of a response on;
 * a consumer with deserializers (the dstreams reader has none; it deserializes itself).
 
-It relies on kafka-python internals that have been the same from 2.2 to 3.0 (``KafkaConsumer._fetcher``,
-``Fetcher.PartitionRecords`` and its ``_unpack_records`` generator, ``DefaultRecordBatch``'s
-``_buffer``, ``_pos`` and ``_num_records``). :data:`SUPPORTED` checks them at import; where they
+It relies on kafka-python internals that have been the same from 2.2 to 3.0 (the consumer's fetcher, its
+``PartitionRecords``, a ``DefaultRecordBatch``'s decompressed buffer), reached through
+:mod:`dstreams._compat`, which checks them once. :data:`SUPPORTED` says whether they fit; where they
 differ, :func:`install` does nothing and kafka-python decodes as usual.
 
 The loop has a compiled form (``_cdecoder``, built from ``_cdecoder.c`` when dstreams is installed
@@ -31,12 +31,12 @@ the error. :data:`COMPILED` says whether it was built. The environment variable
 
 from __future__ import annotations
 
-import logging
 import os
 
-from kafka.consumer.fetcher import ConsumerRecord, Fetcher
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CorruptRecordError
-from kafka.record.default_records import DefaultRecordBatch
+
+from ... import _compat
 
 try:
     from ._cdecoder import decode as _compiled_decode
@@ -45,30 +45,12 @@ except ImportError:  # pragma: no cover - built where a C compiler is
 
 __all__ = ["COMPILED", "SUPPORTED", "decode_records", "enabled", "install", "mode"]
 
-logger = logging.getLogger(__name__)
-
-_FIELDS = (
-    "topic", "partition", "leader_epoch", "offset", "timestamp", "timestamp_type", "key", "value",
-    "headers", "checksum", "serialized_key_size", "serialized_value_size", "serialized_header_size",
-)  # fmt: skip
-_BATCH_SLOTS = {"_buffer", "_pos", "_num_records"}
 _LOG_APPEND_TIME = 1
 _new = tuple.__new__
+_PartitionRecords = _compat.kafka_partition_records()
+_batch_records = _compat.v2_batch_records
 
-
-def _kafka_python_fits() -> bool:
-    """Whether the installed kafka-python has the internals this module plugs into."""
-    partition_records = getattr(Fetcher, "PartitionRecords", None)
-    return (
-        ConsumerRecord._fields == _FIELDS
-        and partition_records is not None
-        and callable(getattr(partition_records, "_unpack_records", None))
-        and _BATCH_SLOTS <= set(getattr(DefaultRecordBatch, "__slots__", ()))
-        and callable(getattr(DefaultRecordBatch, "_maybe_uncompress", None))
-    )
-
-
-SUPPORTED = _kafka_python_fits()
+SUPPORTED = _PartitionRecords is not None
 """True when the installed kafka-python has the internals the decoder plugs into."""
 
 
@@ -294,21 +276,21 @@ class _Resume:
 
 if SUPPORTED:
 
-    class FastPartitionRecords(Fetcher.PartitionRecords):
+    class FastPartitionRecords(_PartitionRecords):
         """kafka-python's buffered fetch of one partition, its v2 batches decoded by :func:`decode_records`."""
 
         _decode = staticmethod(decode_records)
 
-        def _unpack_records(self, tp, records, key_deserializer, value_deserializer):
-            if key_deserializer is not None or value_deserializer is not None or self.aborted_transactions:
-                yield from super()._unpack_records(tp, records, key_deserializer, value_deserializer)
+        def decode_batches(self, tp, records):
+            if self.aborted_transactions:
+                yield from self.kafka_python_records(tp, records)
                 return
             try:
                 last = None
                 batch = records.next_batch()
                 while batch is not None:
                     if batch.magic != 2:  # a legacy message set: kafka-python's own code from here on
-                        yield from super()._unpack_records(tp, _Resume(batch, records), None, None)
+                        yield from self.kafka_python_records(tp, _Resume(batch, records))
                         return
                     last = batch
                     if self.check_crcs and not batch.validate_crc():
@@ -319,10 +301,9 @@ if SUPPORTED:
                     if batch.is_control_batch:  # a transaction marker: not a record
                         self.next_fetch_offset = batch.next_offset
                     else:
-                        batch._maybe_uncompress()
-                        buf, start = bytes(batch._buffer), batch._pos
+                        buf, start, count = _batch_records(batch)
                         decoded, end, size = self._decode(
-                            buf, start, batch._num_records, tp.topic, tp.partition, batch.leader_epoch,
+                            buf, start, count, tp.topic, tp.partition, batch.leader_epoch,
                             batch.base_offset, batch.first_timestamp, batch.timestamp_type, batch.max_timestamp,
                         )  # fmt: skip
                         if end != len(buf):
@@ -358,11 +339,8 @@ def install(consumer) -> bool:
         Whether it did: False when turned off or when kafka-python's internals differ (then the
         consumer decodes with kafka-python's own code, as before).
     """
-    fetcher = getattr(consumer, "_fetcher", None)
     which = mode()
-    if which == "kafka-python" or fetcher is None:
-        if not SUPPORTED:
-            logger.info("dstreams' Kafka record decoder does not fit this kafka-python; using its own")
+    if which == "kafka-python":
         return False
-    fetcher.PartitionRecords = CompiledPartitionRecords if which == "compiled" else FastPartitionRecords
-    return True
+    return _compat.set_partition_records(
+        consumer, CompiledPartitionRecords if which == "compiled" else FastPartitionRecords)

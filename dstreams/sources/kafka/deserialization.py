@@ -23,7 +23,7 @@ from typing import Any
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.serializer import Deserializer
 
-from .metadata import KafkaParamsError
+from .clients import KafkaParamsError
 from .offsets import KafkaSourceError, OffsetRange
 
 __all__ = ["DeadLetter", "RecordDeserializationError", "check_policy", "deserialize_range", "drain_reports"]

@@ -1,7 +1,7 @@
 """Checking the values of the arguments and settings of the Kafka source and sink, where they are given.
 
 :func:`check_client_values` checks the values of kafka-python consumer and producer settings (names are
-checked by :func:`.metadata.consumer_config` and :func:`.sink._producer_config`); the other functions
+checked by :func:`.clients.consumer_config` and :func:`.sink._producer_config`); the other functions
 check one argument of :func:`dstreams.kafka.create_direct_stream` or ``DStream.to_kafka``. Each error
 names the argument, what was given and what to give.
 """
@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .metadata import KafkaParamsError
+from .clients import KafkaParamsError
 
 __all__ = ["check_client_values", "check_flag", "check_positive_int", "check_rate", "check_seconds",
            "check_topic_name"]

@@ -21,8 +21,15 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata
 
 from ..._compat import List, Task, TaskRef
+from .clients import (
+    KafkaParamsError,
+    KafkaUnavailableError,
+    open_client,
+    open_consumer,
+    request_timeout_ms,
+    unavailable,
+)
 from .consumer import params_fingerprint
-from .metadata import KafkaParamsError
 from .offsets import OffsetRange
 
 
@@ -89,7 +96,8 @@ def producer(params: Mapping[str, Any], transactional_id: str | None = None) -> 
         if p is None:
             if transactional_id is not None:
                 config["transactional_id"] = transactional_id
-            p = KafkaProducer(**config)
+            p = open_client(KafkaProducer, config, timeout_ms=request_timeout_ms(config), purpose="writing to Kafka",
+                            settings="producer_params")
             if transactional_id is not None:
                 p.init_transactions()  # aborts what a dead predecessor left open; fences zombies
             pool.producers[key] = p
@@ -125,6 +133,8 @@ def close_all() -> None:
 def _committed(consumer_params, group_id, ranges) -> dict:
     bootstrap = consumer_params.get("bootstrap_servers")
     key = (params_fingerprint(dict(consumer_params)), group_id)
+    timeout_ms = request_timeout_ms(consumer_params)
+    doing = f"reading the offsets group {group_id!r} committed"
     pool = _pool()
     with pool.lock:
         c = pool.offset_readers.get(key)
@@ -132,8 +142,12 @@ def _committed(consumer_params, group_id, ranges) -> dict:
             cfg = {k: v for k, v in consumer_params.items()
                    if k in KafkaConsumer.DEFAULT_CONFIG and k not in ("key_deserializer", "value_deserializer")}
             cfg.update(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-            c = pool.offset_readers[key] = KafkaConsumer(**cfg)
-    return {r.topic_partition: c.committed(r.topic_partition) for r in ranges}
+            c = pool.offset_readers[key] = open_consumer(cfg, timeout_ms=timeout_ms, purpose=doing,
+                                                         settings="consumer_params")
+    try:
+        return {r.topic_partition: c.committed(r.topic_partition, timeout_ms=timeout_ms) for r in ranges}
+    except (kerrors.RetriableError, OSError) as exc:
+        raise KafkaUnavailableError(unavailable(consumer_params, doing, timeout_ms)) from exc
 
 
 def _encode(x):
@@ -228,7 +242,8 @@ def abort_open_transactions(producer_params: Mapping[str, Any], transactional_id
     config = {k: v for k, v in _producer_config(producer_params).items()
               if k not in ("key_serializer", "value_serializer")}  # nothing is sent
     for tid in transactional_ids_:
-        p = KafkaProducer(**dict(config, transactional_id=tid))
+        p = open_client(KafkaProducer, dict(config, transactional_id=tid), timeout_ms=request_timeout_ms(config),
+                        purpose=f"aborting the transactions left open under {tid!r}", settings="producer_params")
         try:
             p.init_transactions()
         finally:

@@ -17,9 +17,10 @@ from kafka import TopicPartition
 from ...dstream.input import InputDStream
 from ...scheduler.rate import PIDRateEstimator, RateController
 from . import placement
+from .clients import KafkaParamsError, KafkaUnavailableError, consumer_config
 from .consumer import DEFAULT_POLL_TIMEOUT_MS
 from .deserialization import Reporting, as_deserializer, check_policy, drain_reports
-from .metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError, consumer_config
+from .metadata import KafkaMetadata
 from .offsets import OffsetRange
 from .rdd import KafkaRDD
 from .settings import check_flag, check_positive_int, check_rate, check_seconds, check_topic_name

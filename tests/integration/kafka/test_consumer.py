@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.serializer import DefaultSerializer
 
 from dstreams.sources.kafka import decoder
+from dstreams.sources.kafka.clients import KafkaParamsError, KafkaUnavailableError
 from dstreams.sources.kafka.consumer import (
     RecordDeserializationError,
     borrow_consumer,
@@ -22,7 +23,7 @@ from dstreams.sources.kafka.consumer import (
     consumer_cache_stats,
     read_range,
 )
-from dstreams.sources.kafka.metadata import KafkaMetadata, KafkaParamsError, KafkaUnavailableError
+from dstreams.sources.kafka.metadata import KafkaMetadata
 from dstreams.sources.kafka.offsets import OffsetRange, OffsetsBeyondLogEndError, OffsetsDeletedError
 
 

@@ -8,12 +8,8 @@ import uuid
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from dstreams.sources.kafka.metadata import (
-    KafkaMetadata,
-    KafkaParamsError,
-    KafkaUnavailableError,
-    consumer_config,
-)
+from dstreams.sources.kafka.clients import KafkaParamsError, KafkaUnavailableError, consumer_config
+from dstreams.sources.kafka.metadata import KafkaMetadata
 from dstreams.sources.kafka.offsets import OffsetRange
 
 
