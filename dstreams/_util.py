@@ -197,6 +197,43 @@ def describe(func) -> str:
     return name
 
 
+def _is_library_file(filename: str) -> bool:
+    import os
+    import sysconfig
+
+    global _LIBRARY_DIRS
+    if _LIBRARY_DIRS is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        paths = sysconfig.get_paths()
+        _LIBRARY_DIRS = tuple({here, paths["stdlib"], paths["purelib"], paths["platlib"]})
+    path = os.path.abspath(filename)
+    return filename.startswith("<frozen") or any(path.startswith(d + os.sep) for d in _LIBRARY_DIRS)
+
+
+_LIBRARY_DIRS = None
+
+
+def user_frame(exc: BaseException) -> str | None:
+    """Where in the user's code ``exc`` was raised: ``"explode (app.py:36)"`` for the innermost frame of
+    its traceback outside dstreams, Dask and the standard library (None when there is none)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else []
+    for frame in reversed(frames):
+        if not _is_library_file(frame.filename):
+            return f"{frame.name} ({frame.filename}:{frame.lineno})"
+    return None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``"ValueError: bad record 1, in explode (app.py:36)"``: the error and the user's line it came from."""
+    import traceback
+
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    where = user_frame(exc)
+    return f"{text}, in {where}" if where else text
+
+
 class Records(list):
     """A partition's records: a plain ``list`` in every way, returned by dstreams' tasks.
 

@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import pickle
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -127,9 +128,13 @@ class CheckpointWriter:
         # newest first; names are checkpoint-<sequence>-<batch time>, the sequence orders writes
         self.seq = int(existing[0].rsplit("/", 1)[-1][len(PREFIX):].split("-")[0]) if existing else 0
 
+    #: the newest checkpoint written: ``{"time_ms", "bytes", "duration_ms"}``
+    last: dict | None = None
+
     def write(self, state: CheckpointState, snapshot: dict) -> str:
         from . import snapshot as snapshots
 
+        began = time.perf_counter()
         payload = dumps(state)
         header = {"format": FORMAT, **_versions(), "time_ms": state.time_ms, "batch_ms": state.batch_ms,
                   "length": len(payload),
@@ -138,8 +143,11 @@ class CheckpointWriter:
         stamp = f"{self.seq:012d}-{state.time_ms}"
         name = f"{PREFIX}{stamp}"
         self._atomic_write(f"{snapshots.PREFIX}{stamp}.json", snapshots.dumps(snapshot, self.key))
-        self._atomic_write(name, json.dumps(header).encode() + b"\n" + payload)
+        data = json.dumps(header).encode() + b"\n" + payload
+        self._atomic_write(name, data)
         self._delete_old()
+        self.last = {"time_ms": state.time_ms, "bytes": len(data),
+                     "duration_ms": round((time.perf_counter() - began) * 1000, 3)}
         return f"{self.root}/{name}"
 
     def _atomic_write(self, name: str, data: bytes) -> None:

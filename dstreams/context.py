@@ -7,6 +7,7 @@ import threading
 import uuid
 import weakref
 
+from . import dashboard
 from ._util import check_count, checked, fmt_ms, function, partitions, text, to_ms
 from .runtime import Runtime
 from .scheduler.clock import SystemClock
@@ -390,6 +391,7 @@ class StreamingContext:
         state = CheckpointState(last_generated, self.batch_ms, self.checkpoint_dir, self.runtime.graph, pending)
         writer = self._checkpoint_writer
         writer.write(state, snapshot.take(self.runtime.graph, last_generated, self.batch_ms, pending))
+        self.runtime.last_checkpoint = writer.last
         self.runtime.graph.delete_retired_data(writer.seq, writer.keep)
 
     def add_listener(self, listener) -> None:
@@ -430,6 +432,8 @@ class StreamingContext:
                 self._check_checkpointable()
             annotations = batch_annotations(self.client)  # one Dask span for the run: flat scheduler memory
             self.runtime.annotations = annotations
+            reporter = dashboard.attach(self)  # the Streaming page of the Dask dashboard
+            self.runtime.dashboard_url = dashboard.page_url(self.client) if reporter is not None else None
             self._scheduler = JobScheduler(self.clock, self.runtime.bus, self._on_batch_done, self._on_error,
                                            annotations)
             checkpointer = None
@@ -455,6 +459,8 @@ class StreamingContext:
                     self.zero_time = self._generator.start()
             except BaseException:
                 self._release_active()
+                if reporter is not None:
+                    reporter.on_streaming_stopped()
                 self._scheduler.stop(graceful=False)
                 if self.runtime.receiver_tracker is not None:
                     self.runtime.receiver_tracker.close()
@@ -590,4 +596,5 @@ class StreamingContext:
             except Exception:  # the client is closed
                 address = None
         where = f", scheduler {address}" if address else ""
-        return f"<StreamingContext {state}, batch {batch}{where}>"
+        page = getattr(getattr(self, "runtime", None), "dashboard_url", None)
+        return f"<StreamingContext {state}, batch {batch}{where}" + (f", page {page}>" if page else ">")

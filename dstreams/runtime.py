@@ -42,6 +42,10 @@ class Runtime:
         self.receiver_tracker = None
         #: Dask annotations for everything the run computes (its span), set when the context starts
         self.annotations: dict = {}
+        #: the newest checkpoint written: ``{"time_ms", "bytes", "duration_ms"}``, or None
+        self.last_checkpoint: dict | None = None
+        #: the Streaming page's address, once the context started with it
+        self.dashboard_url: str | None = None
         self._on_error = on_error
         self._workers_seen: tuple[float, list[str]] | None = None  # (when asked, addresses)
 

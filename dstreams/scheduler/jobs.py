@@ -4,11 +4,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import traceback
 
 import dask
 
-from .._util import ms_to_datetime
+from .._util import describe_failure, ms_to_datetime
 from ..errors import BatchFailedError, StreamingError  # noqa: F401 - StreamingError: its old import path
 from ..listener import BatchInfo, OutputOperationInfo
 
@@ -84,11 +83,11 @@ class JobScheduler:
             try:
                 job.run()
             except BaseException as exc:  # noqa: B036 - a user function may raise anything
-                op.failure_reason = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                op.failure_reason = describe_failure(exc)
                 if failure is None:
                     failure = BatchFailedError(
                         f"batch {ms_to_datetime(job_set.time_ms)} ({job_set.time_ms} ms) failed in output "
-                        f"operation {job.output_id} ({job.description}): {type(exc).__name__}: {exc}",
+                        f"operation {job.output_id} ({job.description}): {op.failure_reason}",
                         job_set.time_ms, job.description)
                     failure.__cause__ = exc
             op.end_time_ms = self.clock.time_ms()

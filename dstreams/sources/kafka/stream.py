@@ -225,7 +225,7 @@ class DirectKafkaInputDStream(InputDStream):
                 "stream that needs it more often"
             )
         present_topics, latest = self._poll_brokers()
-        metadata = {}
+        metadata = {"latest_offsets": {f"{tp.topic}:{tp.partition}": offset for tp, offset in latest.items()}}
         if resets := self.check_truncation(latest, present_topics):
             metadata["offset_resets"] = resets
         if self.on_missing_offsets == "earliest" and (skipped := self.skip_deleted(latest)):
