@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["engine.py", "kafka_throughput.py", "socket_throughput.py", "recovery.py", "soak.py"]
+BENCHMARKS = ["engine.py", "kafka_throughput.py", "socket_throughput.py", "recovery.py", "dashboard_overhead.py",
+              "soak.py"]
 
 if __name__ == "__main__":
     for name in BENCHMARKS:

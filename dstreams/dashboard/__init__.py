@@ -27,10 +27,16 @@ def page_url(client) -> str | None:
 
 def attach(ssc):
     """Register the page's scheduler plugin and the context's reporter; returns the reporter, or None when
-    the scheduler cannot take the plugin (said once per scheduler, with what to install)."""
+    the scheduler cannot take the plugin (said once per scheduler, with what to install) or the Dask
+    setting ``dstreams.dashboard`` is False (``dask.config.set({"dstreams.dashboard": False})``, or the
+    environment variable ``DASK_DSTREAMS__DASHBOARD=False``)."""
+    import dask
+
     from .plugin import PLUGIN_NAME, StreamingPagePlugin
     from .reporter import DashboardReporter
 
+    if not dask.config.get("dstreams.dashboard", True):  # turned off by the user
+        return None
     client = ssc.client
     try:
         client.register_plugin(StreamingPagePlugin(), name=PLUGIN_NAME)

@@ -117,3 +117,14 @@ def test_the_page_on_a_command_line_scheduler(process_client):
         assert run["records"] == 3
     finally:
         ssc.stop(stop_client=False)
+
+
+def test_the_page_can_be_turned_off(client):
+    import dask
+
+    with dask.config.set({"dstreams.dashboard": False}):
+        ssc = StreamingContext(client, 1, clock=ManualClock())
+        ssc.queue_stream([[1]]).pprint()
+        run_batches(ssc, 1)
+        ssc.stop(stop_client=False)
+    assert ssc.runtime.dashboard_url is None and "page" not in repr(ssc)
