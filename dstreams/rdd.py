@@ -5,10 +5,14 @@ list of records. It implements the Dask collection protocol, so ``dask.compute(r
 records, and it converts to a ``dask.bag.Bag`` (same partitions, same graph) without copying.
 Pair operations (``reduce_by_key``, ``join``, ...) follow Spark: a hash partitioner, a
 ``num_partitions`` argument, and a map-side combine before the shuffle.
+
+This module holds the collection itself: its constructors, the Dask protocol, the narrow
+transformations (pipelined), persistence and conversions. The pair operations are in
+:mod:`dstreams.pairs` and the actions (``collect``, ``count``, ...) in :mod:`dstreams.actions`, both
+base classes of RDD.
 """
 from __future__ import annotations
 
-import functools
 import operator
 import uuid
 
@@ -19,6 +23,8 @@ from dask.highlevelgraph import HighLevelGraph
 from . import shuffle as _shuffle
 from ._compat import DataNode, List, Task, TaskRef
 from ._util import call_with_optional_time  # noqa: F401  (re-exported for operators)
+from .actions import Actions
+from .pairs import PairOperations, _CustomPartitioner  # noqa: F401  (older checkpoints refer to it here)
 from .partitions import (  # noqa: F401  (tasks refer to these by name)
     _append,
     _as_list,
@@ -58,7 +64,7 @@ from .partitions import (  # noqa: F401  (tasks refer to these by name)
 )
 
 
-class RDD:
+class RDD(PairOperations, Actions):
     """The records of one batch: a lazy, partitioned Dask collection.
 
     Parameters
@@ -216,25 +222,6 @@ class RDD:
         }
         return parts._new(name, layer, [parts], npartitions=1)
 
-    def _shuffle(self, op, partitioner, name=None):
-        """Hash-partition ``(key, value)`` records into ``partitioner.num_partitions`` partitions."""
-        name = self._name(op, name, partitioner)
-        split = f"{name}-split"
-        layer = {}
-        for i in range(self.npartitions):
-            layer[(split, i)] = Task((split, i), _shuffle.split_by_key, TaskRef((self.name, i)), partitioner)
-        refs = List(*[TaskRef((split, i)) for i in range(self.npartitions)])
-        for j in range(partitioner.num_partitions):
-            layer[(name, j)] = Task((name, j), _shuffle.gather_bucket, j, refs)
-        return self._new(name, layer, [self], partitioner.num_partitions, partitioner)
-
-    def _partitioner(self, num_partitions):
-        if num_partitions is None:
-            if self.partitioner is not None:
-                return self.partitioner
-            num_partitions = max(1, self.npartitions)  # a batch with no partitions shuffles into one
-        return _shuffle.HashPartitioner(num_partitions)
-
     # -- transformations -------------------------------------------------------------------
     def map(self, f, name=None):
         """Apply ``f`` to every record."""
@@ -299,197 +286,12 @@ class RDD:
         }
         return self._new(name, layer, [self], n)
 
-    def partition_by(self, num_partitions: int, partition_func=None, name=None):
-        """Hash-partition ``(key, value)`` records by key into ``num_partitions`` partitions."""
-        partitioner = _shuffle.HashPartitioner(num_partitions)
-        if partition_func is not None:
-            partitioner = _CustomPartitioner(num_partitions, partition_func)
-        return self._shuffle("partition-by", partitioner, name=name)
-
     def distinct(self, num_partitions=None, name=None):
         """The distinct records (they must be hashable)."""
         pairs = self.map(_pair_with_none)
         return pairs.reduce_by_key(_keep_first, num_partitions, name=name and name + "-reduce").map(
             operator.itemgetter(0), name=name
         )
-
-    # -- pair transformations --------------------------------------------------------------
-    def keys(self, name=None):
-        """The key of every ``(key, value)`` record."""
-        return self.map(operator.itemgetter(0), name=name)
-
-    def values(self, name=None):
-        """The value of every ``(key, value)`` record."""
-        return self.map(operator.itemgetter(1), name=name)
-
-    def map_values(self, f, name=None):
-        """Apply ``f`` to the value of every pair, keeping keys and partitioning."""
-        return self._per_partition("map-values", _map_values, f, name=name, keep_partitioner=True)
-
-    def flat_map_values(self, f, name=None):
-        """Apply ``f`` to every value and emit one pair per item it returns."""
-        return self._per_partition("flat-map-values", _flat_map_values, f, name=name, keep_partitioner=True)
-
-    def combine_by_key(self, create_combiner, merge_value, merge_combiners, num_partitions=None, name=None):
-        """Spark's generic per-key aggregation, combining on the map side before the shuffle."""
-        partitioner = self._partitioner(num_partitions)
-        name = self._name("combine-by-key", name, create_combiner, merge_value, merge_combiners, partitioner)
-        if self.partitioner == partitioner:
-            return self._per_partition(
-                "combine", _combine_locally, create_combiner, merge_value, name=name, keep_partitioner=True
-            )
-        local = self._per_partition(
-            "combine", _combine_locally, create_combiner, merge_value, name=name + "-combine"
-        )
-        shuffled = local._shuffle("shuffle", partitioner, name=name + "-shuffle")
-        return shuffled._per_partition("merge", _merge_combiners, merge_combiners, name=name, keep_partitioner=True)
-
-    def reduce_by_key(self, f, num_partitions=None, name=None):
-        """Merge the values of each key with the associative function ``f``."""
-        return self.combine_by_key(_identity_value, f, f, num_partitions, name=name)
-
-    def aggregate_by_key(self, zero_value, seq_func, comb_func, num_partitions=None, name=None):
-        """Aggregate the values of each key from a ``zero_value``, as Spark's ``aggregateByKey``."""
-        import copy
-
-        create = functools.partial(_seq_from_zero, copy.deepcopy, zero_value, seq_func)
-        return self.combine_by_key(create, seq_func, comb_func, num_partitions, name=name)
-
-    def fold_by_key(self, zero_value, f, num_partitions=None, name=None):
-        """Merge the values of each key with ``f``, starting from ``zero_value``."""
-        return self.aggregate_by_key(zero_value, f, f, num_partitions, name=name)
-
-    def group_by_key(self, num_partitions=None, name=None):
-        """Group the values of each key into a list: ``(key, [values])``."""
-        return self.combine_by_key(_as_list, _append, _extend, num_partitions, name=name)
-
-    def count_by_key(self) -> dict:
-        """Count the records of each key and return the dict to the driver."""
-        return dict(self.map_values(_one).reduce_by_key(operator.add).collect())
-
-    def cogroup(self, *others, num_partitions=None, name=None):
-        """For each key of any input, ``(key, ([values of self], [values of other], ...))``."""
-        rdds = (self,) + others
-        partitioner = self._partitioner(num_partitions)
-        name = name or f"cogroup-{tokenize(*[r.name for r in rdds], partitioner)}"
-        # inputs already partitioned this way (e.g. the state of a stateful stream) are not shuffled again
-        parts = []
-        for i, r in enumerate(rdds):
-            tagged = r._per_partition("tag", _tag, i, name=f"{name}-tag{i}", keep_partitioner=True)
-            if r.partitioner != partitioner:
-                tagged = tagged._shuffle("shuffle", partitioner, name=f"{name}-shuffle{i}")
-            parts.append(tagged)
-        layer = {
-            (name, j): Task((name, j), _cogroup_parts, len(rdds), List(*[TaskRef((t.name, j)) for t in parts]))
-            for j in range(partitioner.num_partitions)
-        }
-        return self._new(name, layer, parts, partitioner.num_partitions, partitioner)
-
-    def join(self, other, num_partitions=None, name=None):
-        """Inner join on key: ``(key, (left_value, right_value))`` for every matching pair."""
-        return self._join(other, "inner", num_partitions, name)
-
-    def left_outer_join(self, other, num_partitions=None, name=None):
-        """Left outer join; a missing right value is ``None``."""
-        return self._join(other, "left", num_partitions, name)
-
-    def right_outer_join(self, other, num_partitions=None, name=None):
-        """Right outer join; a missing left value is ``None``."""
-        return self._join(other, "right", num_partitions, name)
-
-    def full_outer_join(self, other, num_partitions=None, name=None):
-        """Full outer join; a missing value on either side is ``None``."""
-        return self._join(other, "full", num_partitions, name)
-
-    def _join(self, other, how, num_partitions, name):
-        grouped = self.cogroup(other, num_partitions=num_partitions, name=name and name + "-cogroup")
-        flat = functools.partial(_join_flat, how)
-        return grouped._per_partition("join", _flat_map, flat, name=name, keep_partitioner=True)
-
-    # -- actions ---------------------------------------------------------------------------
-    def compute(self, **kwargs):
-        """Compute the records of every partition and return them as one list."""
-        if self.client is not None:
-            return list(self.client.compute(self, **kwargs).result())
-        return dask.compute(self, **kwargs)[0]
-
-    def collect(self) -> list:
-        """All records, in partition order, as a list on the driver."""
-        return self.compute()
-
-    def count(self) -> int:
-        """The number of records."""
-        return sum(self._to_one("count", _count_partition, _concat).compute())
-
-    def count_by_value(self) -> dict:
-        """How many times each distinct record occurs, as a dict on the driver."""
-        return dict(self.map(_pair_with_one).reduce_by_key(operator.add).collect())
-
-    def reduce(self, f):
-        """Reduce the records with the associative, commutative ``f``; raises on an empty RDD."""
-        out = self._to_one("reduce", functools.partial(_reduce_partition, f),
-                           functools.partial(_reduce_concat, f)).compute()
-        if not out:
-            raise ValueError("cannot reduce() an empty RDD; use fold(zero, f) to give a starting value")
-        return out[0]
-
-    def fold(self, zero_value, f):
-        """Fold the records with ``f`` starting from ``zero_value`` in every partition and at the end."""
-        parts = self._per_partition("fold", _fold_partition, zero_value, f).collect()
-        return functools.reduce(f, parts, zero_value)
-
-    def take(self, n: int) -> list:
-        """The first ``n`` records, reading as few partitions as it can (as Spark does)."""
-        out: list = []
-        start, step = 0, 1
-        while len(out) < n and start < self.npartitions:
-            stop = min(self.npartitions, start + step)
-            keys = [(self.name, i) for i in range(start, stop)]
-            part = RDD(self.dask, self.name, self.npartitions, self.client)._select(keys, n - len(out))
-            out.extend(part.compute())
-            start, step = stop, step * 4
-        return out[:n]
-
-    def _select(self, keys, limit):
-        name = f"take-{tokenize(self.name, tuple(keys), limit)}"
-        layer = {(name, j): Task((name, j), _take, limit, TaskRef(k)) for j, k in enumerate(keys)}
-        return self._new(name, layer, [self], len(keys))
-
-    def first(self):
-        """The first record; raises ``ValueError`` on an empty RDD."""
-        got = self.take(1)
-        if not got:
-            raise ValueError("RDD is empty: first() has no record to return")
-        return got[0]
-
-    def is_empty(self) -> bool:
-        """True when the RDD has no record."""
-        return not self.take(1)
-
-    def foreach(self, f) -> None:
-        """Run ``f(record)`` on the workers for every record."""
-        self._per_partition("foreach", _foreach, f).compute()
-
-    def foreach_partition(self, f) -> None:
-        """Run ``f(iterator)`` on the workers once per partition (open connections here)."""
-        self._per_partition("foreach-partition", _foreach_partition, f).compute()
-
-    def save_as_text_file(self, path: str) -> list[str]:
-        """Write one ``part-NNNNN`` text file per partition under ``path`` (any fsspec URL)."""
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(path)
-        fs.makedirs(root, exist_ok=True)
-        base = path.rstrip("/")
-        name = f"save-{tokenize(self.name, path)}"
-        layer = {
-            (name, i): Task((name, i), _write_text, f"{base}/part-{i:05d}", TaskRef((self.name, i)))
-            for i in range(self.npartitions)
-        }
-        written = self._new(name, layer, [self]).compute()
-        with fs.open(f"{root}/_SUCCESS", "w"):
-            pass
-        return written
 
     # -- persistence -----------------------------------------------------------------------
     def persist(self):
@@ -542,14 +344,3 @@ class RDD:
 #: attributes that sources give their RDDs, with where to find them: ``rdd.<name>`` on another RDD raises an
 #: AttributeError saying so (the Kafka source registers ``offset_ranges``)
 ATTRIBUTE_HINTS: dict[str, str] = {}
-
-
-class _CustomPartitioner:
-    """Partition by ``func(key) % num_partitions``; equal only to itself, so it never skips a shuffle."""
-
-    def __init__(self, num_partitions, func):
-        self.num_partitions = _shuffle.HashPartitioner(num_partitions).num_partitions
-        self.func = func
-
-    def __call__(self, key):
-        return self.func(key) % self.num_partitions

@@ -1,0 +1,167 @@
+"""Pair operations of an RDD: the records are ``(key, value)`` pairs (Spark's ``PairRDDFunctions``).
+
+They follow Spark: a hash partitioner (or the one the records already have, then without a shuffle),
+a ``num_partitions`` argument, and a map-side combine before the shuffle. :class:`PairOperations` is a
+base class of :class:`dstreams.RDD`; the shuffle's tasks are in :mod:`dstreams.shuffle`, the
+per-partition functions in :mod:`dstreams.partitions`.
+"""
+from __future__ import annotations
+
+import functools
+import operator
+
+from dask.base import tokenize
+
+from . import shuffle as _shuffle
+from ._compat import List, Task, TaskRef
+from .partitions import (
+    _append,
+    _as_list,
+    _cogroup_parts,
+    _combine_locally,
+    _extend,
+    _flat_map,
+    _flat_map_values,
+    _identity_value,
+    _join_flat,
+    _map_values,
+    _merge_combiners,
+    _one,
+    _seq_from_zero,
+    _tag,
+)
+
+
+class PairOperations:
+    """The operations of an :class:`~dstreams.RDD` of ``(key, value)`` pairs (a base class of it, not used alone)."""
+
+    # -- shuffling by key ------------------------------------------------------------------
+    def _shuffle(self, op, partitioner, name=None):
+        """Hash-partition ``(key, value)`` records into ``partitioner.num_partitions`` partitions."""
+        name = self._name(op, name, partitioner)
+        split = f"{name}-split"
+        layer = {}
+        for i in range(self.npartitions):
+            layer[(split, i)] = Task((split, i), _shuffle.split_by_key, TaskRef((self.name, i)), partitioner)
+        refs = List(*[TaskRef((split, i)) for i in range(self.npartitions)])
+        for j in range(partitioner.num_partitions):
+            layer[(name, j)] = Task((name, j), _shuffle.gather_bucket, j, refs)
+        return self._new(name, layer, [self], partitioner.num_partitions, partitioner)
+
+    def _partitioner(self, num_partitions):
+        if num_partitions is None:
+            if self.partitioner is not None:
+                return self.partitioner
+            num_partitions = max(1, self.npartitions)  # a batch with no partitions shuffles into one
+        return _shuffle.HashPartitioner(num_partitions)
+
+    def partition_by(self, num_partitions: int, partition_func=None, name=None):
+        """Hash-partition ``(key, value)`` records by key into ``num_partitions`` partitions."""
+        partitioner = _shuffle.HashPartitioner(num_partitions)
+        if partition_func is not None:
+            partitioner = _CustomPartitioner(num_partitions, partition_func)
+        return self._shuffle("partition-by", partitioner, name=name)
+
+    # -- pair transformations --------------------------------------------------------------
+    def keys(self, name=None):
+        """The key of every ``(key, value)`` record."""
+        return self.map(operator.itemgetter(0), name=name)
+
+    def values(self, name=None):
+        """The value of every ``(key, value)`` record."""
+        return self.map(operator.itemgetter(1), name=name)
+
+    def map_values(self, f, name=None):
+        """Apply ``f`` to the value of every pair, keeping keys and partitioning."""
+        return self._per_partition("map-values", _map_values, f, name=name, keep_partitioner=True)
+
+    def flat_map_values(self, f, name=None):
+        """Apply ``f`` to every value and emit one pair per item it returns."""
+        return self._per_partition("flat-map-values", _flat_map_values, f, name=name, keep_partitioner=True)
+
+    def combine_by_key(self, create_combiner, merge_value, merge_combiners, num_partitions=None, name=None):
+        """Spark's generic per-key aggregation, combining on the map side before the shuffle."""
+        partitioner = self._partitioner(num_partitions)
+        name = self._name("combine-by-key", name, create_combiner, merge_value, merge_combiners, partitioner)
+        if self.partitioner == partitioner:
+            return self._per_partition(
+                "combine", _combine_locally, create_combiner, merge_value, name=name, keep_partitioner=True
+            )
+        local = self._per_partition(
+            "combine", _combine_locally, create_combiner, merge_value, name=name + "-combine"
+        )
+        shuffled = local._shuffle("shuffle", partitioner, name=name + "-shuffle")
+        return shuffled._per_partition("merge", _merge_combiners, merge_combiners, name=name, keep_partitioner=True)
+
+    def reduce_by_key(self, f, num_partitions=None, name=None):
+        """Merge the values of each key with the associative function ``f``."""
+        return self.combine_by_key(_identity_value, f, f, num_partitions, name=name)
+
+    def aggregate_by_key(self, zero_value, seq_func, comb_func, num_partitions=None, name=None):
+        """Aggregate the values of each key from a ``zero_value``, as Spark's ``aggregateByKey``."""
+        import copy
+
+        create = functools.partial(_seq_from_zero, copy.deepcopy, zero_value, seq_func)
+        return self.combine_by_key(create, seq_func, comb_func, num_partitions, name=name)
+
+    def fold_by_key(self, zero_value, f, num_partitions=None, name=None):
+        """Merge the values of each key with ``f``, starting from ``zero_value``."""
+        return self.aggregate_by_key(zero_value, f, f, num_partitions, name=name)
+
+    def group_by_key(self, num_partitions=None, name=None):
+        """Group the values of each key into a list: ``(key, [values])``."""
+        return self.combine_by_key(_as_list, _append, _extend, num_partitions, name=name)
+
+    def count_by_key(self) -> dict:
+        """Count the records of each key and return the dict to the driver."""
+        return dict(self.map_values(_one).reduce_by_key(operator.add).collect())
+
+    def cogroup(self, *others, num_partitions=None, name=None):
+        """For each key of any input, ``(key, ([values of self], [values of other], ...))``."""
+        rdds = (self,) + others
+        partitioner = self._partitioner(num_partitions)
+        name = name or f"cogroup-{tokenize(*[r.name for r in rdds], partitioner)}"
+        # inputs already partitioned this way (e.g. the state of a stateful stream) are not shuffled again
+        parts = []
+        for i, r in enumerate(rdds):
+            tagged = r._per_partition("tag", _tag, i, name=f"{name}-tag{i}", keep_partitioner=True)
+            if r.partitioner != partitioner:
+                tagged = tagged._shuffle("shuffle", partitioner, name=f"{name}-shuffle{i}")
+            parts.append(tagged)
+        layer = {
+            (name, j): Task((name, j), _cogroup_parts, len(rdds), List(*[TaskRef((t.name, j)) for t in parts]))
+            for j in range(partitioner.num_partitions)
+        }
+        return self._new(name, layer, parts, partitioner.num_partitions, partitioner)
+
+    def join(self, other, num_partitions=None, name=None):
+        """Inner join on key: ``(key, (left_value, right_value))`` for every matching pair."""
+        return self._join(other, "inner", num_partitions, name)
+
+    def left_outer_join(self, other, num_partitions=None, name=None):
+        """Left outer join; a missing right value is ``None``."""
+        return self._join(other, "left", num_partitions, name)
+
+    def right_outer_join(self, other, num_partitions=None, name=None):
+        """Right outer join; a missing left value is ``None``."""
+        return self._join(other, "right", num_partitions, name)
+
+    def full_outer_join(self, other, num_partitions=None, name=None):
+        """Full outer join; a missing value on either side is ``None``."""
+        return self._join(other, "full", num_partitions, name)
+
+    def _join(self, other, how, num_partitions, name):
+        grouped = self.cogroup(other, num_partitions=num_partitions, name=name and name + "-cogroup")
+        flat = functools.partial(_join_flat, how)
+        return grouped._per_partition("join", _flat_map, flat, name=name, keep_partitioner=True)
+
+
+class _CustomPartitioner:
+    """Partition by ``func(key) % num_partitions``; equal only to itself, so it never skips a shuffle."""
+
+    def __init__(self, num_partitions, func):
+        self.num_partitions = _shuffle.HashPartitioner(num_partitions).num_partitions
+        self.func = func
+
+    def __call__(self, key):
+        return self.func(key) % self.num_partitions
