@@ -99,6 +99,20 @@ def trim_spans(scheduler, tag: str) -> int:
     return dropped
 
 
+def trim_key_cache(limit: int) -> bool:
+    """Empty Dask's cache of task-key names (``dask.utils.key_split``, a ``functools.lru_cache`` of
+    100,000 keys that keeps each key alive) once it holds more than ``limit``: a stream's keys are new
+    every batch, so the cache would otherwise fill up to about 20 MB in every scheduler and worker
+    process. Returns whether it was emptied; the cache refills with the keys in use."""
+    from dask.utils import key_split
+
+    info = getattr(key_split, "cache_info", None)
+    if info is None or info().currsize <= limit:
+        return False
+    key_split.cache_clear()
+    return True
+
+
 def scheduler_bookkeeping(scheduler) -> dict[str, int]:
     """Sizes of the scheduler's per-computation records: spans, the TaskGroups they hold, TaskGroups
     and task prefixes; for tests and the soak benchmark."""

@@ -12,7 +12,7 @@ import pytest
 
 from dstreams import StreamingContext, _compat
 from dstreams.scheduler.generator import Flush
-from dstreams.scheduler.spans import PLUGIN_NAME
+from dstreams.scheduler.spans import KEY_CACHE_LIMIT, PLUGIN_NAME, WORKER_PLUGIN_NAME
 from dstreams.testing import ManualClock, run_batches
 
 WARM_UP, BATCHES = 40, 200  # the same phase of the state's checkpoint interval (10 batches)
@@ -97,3 +97,34 @@ def test_spans_task_groups_and_worker_metrics_stay_bounded_over_200_batches(own_
         assert keys - workers_before[addr] <= WORKER_SLACK, (
             f"worker {addr} metric keys grew from {workers_before[addr]} to {keys}")
     assert PLUGIN_NAME in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.plugins))
+
+
+def _fill_key_cache(n, dask_worker=None, dask_scheduler=None):
+    from dask.utils import key_split
+
+    for i in range(n):
+        key_split(f"filler-{i}-{n}")
+    return key_split.cache_info().currsize
+
+
+def _trim_on_worker(dask_worker):
+    from dask.utils import key_split
+
+    dask_worker.plugins[WORKER_PLUGIN_NAME].callback.callback()  # what its periodic callback runs
+    return key_split.cache_info().currsize
+
+
+def test_dasks_cache_of_key_names_is_kept_small_on_the_scheduler_and_the_workers(process_client):
+    """Every batch's keys are new: Dask's key-name cache would grow to 100,000 keys in every process."""
+    ssc = StreamingContext(process_client, batch_interval=1, clock=ManualClock())
+    ssc.queue_stream([[1, 2]]).map(str).foreach_rdd(lambda rdd: rdd.collect())
+    try:
+        run_batches(ssc, 1)
+        over = KEY_CACHE_LIMIT + 100
+        assert all(n > KEY_CACHE_LIMIT for n in process_client.run(_fill_key_cache, over).values())
+        assert all(n < KEY_CACHE_LIMIT for n in process_client.run(_trim_on_worker).values())
+        assert process_client.run_on_scheduler(_fill_key_cache, over) > KEY_CACHE_LIMIT
+        process_client.submit(sum, [1, 2], pure=False).result()  # a graph arrives: the scheduler trims
+        assert process_client.run_on_scheduler(_fill_key_cache, 0) < KEY_CACHE_LIMIT
+    finally:
+        ssc.stop(stop_client=False)
