@@ -15,6 +15,7 @@ process does in Prometheus):
 ``dstreams_batch_<delay>_seconds``                        histogram  of every batch done
 ``dstreams_kafka_lag_records{topic,partition}``           gauge      latest offset minus the last batch's end
 ``dstreams_kafka_offset{topic,partition}``                gauge      the last batch's end offset
+``dstreams_kafka_committed_offset{topic,partition}``      gauge      the newest offset the stream committed
 ``dstreams_receiver_restarts_total{receiver}``            counter    receiver restarts
 ``dstreams_receiver_active{receiver}``                    gauge      1 while the receiver runs
 ``dstreams_checkpoint_duration_seconds``                  gauge      the last checkpoint's write time
@@ -98,14 +99,19 @@ def run_metrics(run):
     lag = GaugeMetricFamily("dstreams_kafka_lag_records", "Latest offset minus the last batch's end offset",
                             labels=["topic", "partition"])
     offset = GaugeMetricFamily("dstreams_kafka_offset", "The last batch's end offset", labels=["topic", "partition"])
+    committed = GaugeMetricFamily("dstreams_kafka_committed_offset", "The newest offset the stream committed",
+                                  labels=["topic", "partition"])
     for source in view["sources"]:
         for p in source.get("partitions") or ():
             labels = [p["topic"], str(p["partition"])]
             offset.add_metric(labels, p["until"])
             if p["lag"] is not None:
                 lag.add_metric(labels, p["lag"])
+            if p.get("committed") is not None:
+                committed.add_metric(labels, p["committed"])
     yield lag
     yield offset
+    yield committed
     restarts = CounterMetricFamily("dstreams_receiver_restarts", "Receiver restarts", labels=["receiver"])
     active = GaugeMetricFamily("dstreams_receiver_active", "1 while the receiver runs", labels=["receiver"])
     for r in view["receivers"]:

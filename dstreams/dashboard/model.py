@@ -8,7 +8,7 @@ context's run id):
 - ``{"type": "started", "batch_ms", "started_ms", "sources": [{"id", "name", "kind"}], "outputs": [...]}``
 - ``{"type": "batch", "batch": {"time_ms", "status": "queued" | "processing" | "completed" | "failed",
   "submitted_ms", "started_ms", "ended_ms", "records", "inputs": {source: {"records", "partitions":
-  [[topic, partition, from, until, latest]]}}, "outputs": [{"id", "description", "start_ms", "end_ms",
+  [[topic, partition, from, until, latest, committed]]}}, "outputs": [{"id", "description", "start_ms", "end_ms",
   "failure"}], "checkpoint": {"time_ms", "bytes", "duration_ms"} | None}}``
 - ``{"type": "receiver", "receiver": {"name", "stream_id", "active", "worker", "restarts", "last_error",
   "last_error_time_ms"}}``
@@ -96,7 +96,8 @@ class RunModel:
             if info.get("partitions") is not None:
                 source["partitions"] = [
                     {"topic": p[0], "partition": p[1], "from": p[2], "until": p[3], "latest": p[4],
-                     "lag": None if p[4] is None else max(0, p[4] - p[3])} for p in info["partitions"]]
+                     "lag": None if p[4] is None else max(0, p[4] - p[3]),
+                     "committed": p[5] if len(p) > 5 else None} for p in info["partitions"]]
         if b.get("checkpoint"):
             self.checkpoint = b["checkpoint"]
 
@@ -106,6 +107,13 @@ class RunModel:
         if not last:
             return None
         return sum(int(b.get("records") or 0) for b in last) * 1000.0 / (len(last) * self.batch_ms)
+
+    def _receiver_rate(self, receiver: dict) -> float | None:
+        """Records per second its stream put in the last batch."""
+        source = next((s for s in self.sources.values() if s.get("id") == receiver.get("stream_id")), None)
+        if source is None or source.get("last_records") is None:
+            return None
+        return source["last_records"] * 1000.0 / self.batch_ms
 
     def view(self) -> dict:
         done = list(self.done)
@@ -121,7 +129,8 @@ class RunModel:
             "active": [self.active[t] for t in sorted(self.active)],
             "recent": done[-TABLE_BATCHES:][::-1],
             "sources": [dict(s, records=self.records_by_source.get(n, 0)) for n, s in sorted(self.sources.items())],
-            "receivers": [self.receivers[n] for n in sorted(self.receivers)],
+            "receivers": [dict(self.receivers[n], rate=self._receiver_rate(self.receivers[n]))
+                          for n in sorted(self.receivers)],
             "checkpoint": self.checkpoint,
             "outputs": self.outputs,
         }

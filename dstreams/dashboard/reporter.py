@@ -79,8 +79,10 @@ class DashboardReporter(StreamingListener):
             ranges = inp.metadata.get("offsets")
             if ranges is not None:
                 latest = inp.metadata.get("latest_offsets") or {}
+                committed = inp.metadata.get("committed_offsets") or {}
                 entry["partitions"] = [
-                    [r.topic, r.partition, r.from_offset, r.until_offset, latest.get(f"{r.topic}:{r.partition}")]
+                    [r.topic, r.partition, r.from_offset, r.until_offset, latest.get(f"{r.topic}:{r.partition}"),
+                     committed.get(f"{r.topic}:{r.partition}")]
                     for r in ranges]
             inputs[self.names.get(stream_id, str(stream_id))] = entry
         batch = {"time_ms": info.batch_time_ms, "status": status, "submitted_ms": info.submission_time_ms,

@@ -112,6 +112,8 @@ class KafkaMetadata:
             config.setdefault("request_timeout_ms", timeout_ms)  # bounds topics(), which has no timeout
         self._consumer = open_consumer(config, timeout_ms=timeout_ms, purpose="offset metadata")
         self._commits: concurrent.futures.ThreadPoolExecutor | None = None
+        #: the newest offset committed per partition by this process ({TopicPartition: offset})
+        self.committed: dict[TopicPartition, int] = {}
 
     # -- lifecycle
 
@@ -364,6 +366,7 @@ class KafkaMetadata:
             self._call(doing, self._consumer.commit, payload, timeout_ms=self._timeout_ms)
         except kerrors.KafkaError as exc:
             raise KafkaCommitError(f"{doing} failed: {exc}") from exc
+        self.committed.update(offsets)
         return offsets
 
     def commit(self, offset_ranges: Iterable[OffsetRange]) -> dict[TopicPartition, int]:

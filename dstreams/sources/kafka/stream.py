@@ -246,11 +246,15 @@ class DirectKafkaInputDStream(InputDStream):
                               self.place(ranges), self.on_deserialization_error, reporting)
 
     def batch_jobs_done(self, t):
-        """Record in batch ``t``'s info the records its read tasks left out (``on_deserialization_error``)."""
+        """Record in batch ``t``'s info the offsets committed so far (``committed_offsets``) and the records
+        its read tasks left out (``deserialization_errors``, see ``on_deserialization_error``)."""
+        info = self.reported(t)
+        committed = dict(self.metadata.committed) if self.metadata is not None else {}
+        if committed and info is not None:
+            info.metadata["committed_offsets"] = {f"{tp.topic}:{tp.partition}": off for tp, off in committed.items()}
         if self.on_deserialization_error == "fail" or self.report_queue is None:
             return
         left_out = drain_reports(self.ssc.client, self.report_queue, t, self.name)
-        info = self.reported(t)
         if left_out is not None and info is not None:
             info.metadata["deserialization_errors"] = left_out
 
