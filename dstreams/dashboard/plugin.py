@@ -61,6 +61,9 @@ class StreamingPagePlugin(SchedulerPlugin):
 
         metrics.register()
 
+    async def close(self) -> None:
+        LIVE.discard(self)  # its scheduler is closing: its runs leave the metrics
+
     def receive(self, messages: list) -> None:
         for msg in messages:
             try:
