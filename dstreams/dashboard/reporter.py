@@ -28,6 +28,10 @@ class DashboardReporter(StreamingListener):
         self.run = ssc.run_id
         self.names = {s.id: s.name for s in ssc.runtime.graph.inputs}
         self._queue: queue.Queue = queue.Queue()
+        #: what it cost so far: seconds in the listener's callbacks (on the context's threads), CPU seconds
+        #: of the sending thread, and calls to the scheduler
+        self.listener_seconds = self.sender_cpu_seconds = 0.0
+        self.sends = 0
         self._error = None
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._send_loop, name=f"dstreams-dashboard-{self.run}", daemon=True)
@@ -41,21 +45,37 @@ class DashboardReporter(StreamingListener):
     def _put(self, kind: str, **fields) -> None:
         self._queue.put({"type": kind, "run": self.run, **fields})
 
+    def _timed(method):  # noqa: N805 - a decorator of this class's callbacks
+        def timed(self, *args):
+            began = time.perf_counter()
+            try:
+                return method(self, *args)
+            finally:
+                self.listener_seconds += time.perf_counter() - began
+        timed.__name__ = method.__name__
+        return timed
+
+    @_timed
     def on_batch_submitted(self, info):
         self._put("batch", batch=self._batch(info, "queued"))
 
+    @_timed
     def on_batch_started(self, info):
         self._put("batch", batch=self._batch(info, "processing"))
 
+    @_timed
     def on_batch_completed(self, info):
         self._put("batch", batch=self._batch(info, "failed" if info.failure_reason else "completed", done=True))
 
+    @_timed
     def on_receiver_started(self, info):
         self._receiver(info)
 
+    @_timed
     def on_receiver_error(self, info):
         self._receiver(info)
 
+    @_timed
     def on_receiver_stopped(self, info):
         self._receiver(info)
 
@@ -116,8 +136,11 @@ class DashboardReporter(StreamingListener):
                 else:
                     messages.append(msg)
             if messages:
+                began = time.thread_time()
                 try:
                     self.client.run_on_scheduler(receive, messages)
+                    self.sends += 1
+                    self.sender_cpu_seconds += time.thread_time() - began
                 except Exception as e:
                     if not stop:
                         logger.warning("dstreams: the Streaming page stops updating: sending to the scheduler "
