@@ -113,6 +113,30 @@ def trim_key_cache(limit: int) -> bool:
     return True
 
 
+def add_dashboard_page(scheduler, page: str) -> bool:
+    """Add ``page`` (a route beside ``status``) to the menu bar of the Dask dashboard's pages: the
+    ``pages`` list of the template variables that distributed's bokeh applications share. False when
+    the dashboard is not built that way (no bokeh, another distributed): the page is still served."""
+    import functools
+
+    added = False
+    try:
+        for app in scheduler.http_application.applications:
+            for context in getattr(app, "_applications", {}).values():
+                for handler in context.application.handlers:
+                    func = getattr(handler, "_func", None)
+                    if not isinstance(func, functools.partial) or len(func.args) < 2:
+                        continue
+                    pages = func.args[1].get("pages") if isinstance(func.args[1], dict) else None
+                    if isinstance(pages, list):
+                        if page not in pages:
+                            pages.append(page)
+                        added = True
+    except Exception:  # noqa: BLE001 - any change inside distributed's dashboard: no link, nothing else
+        return False
+    return added
+
+
 def scheduler_bookkeeping(scheduler) -> dict[str, int]:
     """Sizes of the scheduler's per-computation records: spans, the TaskGroups they hold, TaskGroups
     and task prefixes; for tests and the soak benchmark."""

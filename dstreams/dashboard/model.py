@@ -80,17 +80,18 @@ class RunModel:
             return
         self.active.pop(t, None)
         self.done.append(b)
-        if b["status"] == "failed":
+        if b["status"] == "failed":  # its records were not processed: counted when a later batch does
             self.failed += 1
         else:
             self.completed += 1
-        self.records += int(b.get("records") or 0)
+            self.records += int(b.get("records") or 0)
         point = _point(b, self.batch_ms)
         for name in DELAYS:
             if point[name] is not None:
                 self.histograms[name].observe(point[name])
         for name, info in (b.get("inputs") or {}).items():
-            self.records_by_source[name] += int(info.get("records") or 0)
+            if b["status"] != "failed":
+                self.records_by_source[name] += int(info.get("records") or 0)
             source = self.sources.setdefault(name, {"name": name, "kind": "input"})
             source["last_records"] = info.get("records")
             if info.get("partitions") is not None:

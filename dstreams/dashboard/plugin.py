@@ -57,8 +57,10 @@ class StreamingPagePlugin(SchedulerPlugin):
             (ROUTE + r"/data\.json", DataHandler, {"plugin": self}),
         ])
         LIVE.add(self)
+        from .. import _compat
         from . import metrics
 
+        _compat.add_dashboard_page(scheduler, ROUTE.strip("/"))  # "Streaming" in the dashboard's menu bar
         metrics.register()
 
     async def close(self) -> None:

@@ -27,7 +27,7 @@ def test_summary_counts_rates_and_delays():
     model.apply(started())
     for i in range(1, 4):
         model.apply(done(i * 1000, delay_ms=200 * i, records=10 * i))
-    model.apply(done(4000, status="failed", records=0))
+    model.apply(done(4000, status="failed", records=5))  # not processed: not counted
     view = model.view()["run"]
     assert (view["state"], view["batch_interval"], view["batches_completed"], view["batches_failed"]) == (
         "running", 1.0, 3, 1)

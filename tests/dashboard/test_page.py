@@ -53,6 +53,8 @@ def test_the_page_shows_the_batches_of_a_running_stream(client):
         assert [(s["name"], s["kind"], s["records"]) for s in run["sources"]] == [("numbers", "queue", 6)]
         page = get(ssc.runtime.dashboard_url).decode()
         assert "dstreams &middot; Streaming" in page and "data.json" in page
+        status = get(ssc.runtime.dashboard_url.replace("/streaming", "/status")).decode()
+        assert '<a href="streaming">Streaming</a>' in status  # in the Dask dashboard's own menu bar
     finally:
         ssc.stop(stop_client=False)
     run = wait_for(ssc, lambda r: r["state"] == "stopped", "the stopped state")
