@@ -99,7 +99,7 @@ class StreamingContext(Lifecycle):
         if isinstance(client, str):
             self._owns_client = True
             try:
-                return Client(client, timeout="10s")
+                return Client(client)  # waits distributed.comm.timeouts.connect (30 s by default)
             except OSError as e:
                 raise ConnectionError(
                     f"could not reach a Dask scheduler at {client!r}: {e}; start one with `dask scheduler` "

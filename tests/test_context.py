@@ -232,8 +232,11 @@ def test_owned_local_cluster_is_closed_on_stop():
 
 
 def test_unreachable_scheduler_address_is_a_clear_error():
-    with pytest.raises(ConnectionError, match="could not reach a Dask scheduler at 'tcp://127.0.0.1:1'"):
-        StreamingContext("tcp://127.0.0.1:1")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # Dask's own setting bounds the wait
+        with pytest.raises(ConnectionError, match="could not reach a Dask scheduler at 'tcp://127.0.0.1:1'"):
+            StreamingContext("tcp://127.0.0.1:1")
 
 
 def test_run_batches_needs_a_manual_clock(client):
