@@ -9,8 +9,10 @@ import threading
 import uuid
 
 from . import recovery
-from ._util import check_count, checked, fmt_ms, function, partitions, text, to_ms
+from ._util import check_count, check_function, checked, fmt_ms, function, partitions, text, to_ms
+from .dashboard import html as _html
 from .lifecycle import STOP_WAIT_S, Lifecycle, StreamingContextState  # noqa: F401  (STOP_WAIT_S re-exported)
+from .listener import BatchHistory
 from .runtime import Runtime
 from .scheduler.clock import SystemClock
 from .scheduler.generator import JobGenerator
@@ -73,6 +75,8 @@ class StreamingContext(Lifecycle):
         self.client = self._connect(client)
         #: what streams and sources use while the context runs (see :class:`dstreams.runtime.Runtime`)
         self.runtime = Runtime(self.client, self.batch_ms, self._on_error)
+        self._history = BatchHistory()  # the newest batches, for batch_history() and the notebook display
+        self.runtime.bus.add(self._history)
         self._state = StreamingContextState.INITIALIZED
         self._state_lock = threading.RLock()
         self._terminated = threading.Event()
@@ -248,6 +252,44 @@ class StreamingContext(Lifecycle):
 
     # -- recovery --------------------------------------------------------------------------
     @classmethod
+    def get_active_or_create(cls, setup, directory: str | None = None, client=None, clock=None,
+                             checkpoint_key=None, *, upgrade: bool = False):
+        """The active context (see :meth:`get_active`), else the one :meth:`get_or_create` gives for
+        ``directory``, else (without a directory) a new one made by ``setup()`` (PySpark's ``getActiveOrCreate``).
+
+        A notebook cell that calls it can be run again: the second run returns the context the first one
+        started instead of making another. ``client``, ``clock``, ``checkpoint_key`` and ``upgrade`` are
+        :meth:`get_or_create`'s; with no active context and no ``directory`` they are not used (``setup``
+        makes the context as it likes).
+
+        Examples
+        --------
+        >>> def setup():
+        ...     ssc = StreamingContext(batch_interval=1)
+        ...     ssc.queue_stream([[1, 2], [3]]).pprint()
+        ...     return ssc
+        >>> ssc = StreamingContext.get_active_or_create(setup)  # doctest: +SKIP
+        >>> ssc.start()  # a no-op (with a warning) when it is already running  # doctest: +SKIP
+        """
+        if isinstance(setup, str) and callable(directory):
+            raise TypeError(
+                "get_active_or_create() takes setup first and the checkpoint directory second: "
+                f"get_active_or_create(setup, {setup!r}) (get_or_create takes them the other way round)")
+        check_function(setup, "get_active_or_create(): setup", {0: ()})
+        if directory is not None:
+            text(directory, "get_active_or_create(): directory")
+        active = cls.get_active()
+        if active is not None:
+            return active
+        if directory is not None:
+            return cls.get_or_create(directory, setup, client, clock, checkpoint_key, upgrade=upgrade)
+        ssc = setup()
+        if not isinstance(ssc, StreamingContext):
+            raise TypeError(f"get_active_or_create(): setup() must return a StreamingContext, got "
+                            f"{type(ssc).__name__}")
+        return ssc
+
+    @classmethod
     @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=_flag)
     def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None, *,
                       upgrade: bool = False):
@@ -303,6 +345,39 @@ class StreamingContext(Lifecycle):
     def remove_listener(self, listener) -> None:
         self.runtime.bus.remove(listener)
 
+    # -- watching it: notebook display, status, history ----------------------------------------
+    def batch_history(self, n: int | None = None):
+        """The newest ``n`` batches done (all that are kept when None: the last 1,000) as a pandas DataFrame.
+
+        Indexed by batch time (``batch_time``), one row per batch, oldest first, with the columns
+        ``records``, ``scheduling_delay``, ``processing_time`` and ``total_delay`` (seconds), ``failed``
+        (bool) and ``failure`` (the failed output operation's reason, else None). Ready to plot:
+        ``ssc.batch_history()[["scheduling_delay", "processing_time"]].plot()``.
+
+        Examples
+        --------
+        >>> ssc.batch_history(5)  # doctest: +SKIP
+                                 records  scheduling_delay  processing_time  total_delay  failed failure
+        batch_time
+        2026-11-24 07:09:01         1200             0.002            0.151        0.153   False    None
+        """
+        return self._history.to_frame(n)
+
+    def status(self):
+        """Show this context's status: in Jupyter, its table (as displaying ``ssc`` shows it), redrawn in
+        place as batches finish (at most twice a second) until the context stops; elsewhere, one line.
+
+        Returns the listener that redraws the display (``.close()`` stops it), or None outside Jupyter.
+        """
+        from .dashboard import status
+
+        return status.show(self)
+
+    @_html.html_repr
+    def _repr_html_(self):
+        return _html.context_html(self)
+
+    @_html.text_repr
     def __repr__(self):
         try:
             state, batch = self._state.value, fmt_ms(self.batch_ms)

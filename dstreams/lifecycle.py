@@ -63,6 +63,7 @@ class Lifecycle:
                         f"another StreamingContext is already active on the Dask scheduler {key}; stop it "
                         "(ssc.stop(stop_client=False)) before starting a new one, or use another cluster"
                     )
+                _active.pop(key, None)  # the newest started last: get_active() returns it
                 _active[key] = weakref.ref(self)
             if self.checkpoint_dir is not None:
                 self._check_checkpointable()
@@ -104,6 +105,21 @@ class Lifecycle:
             self._state = StreamingContextState.ACTIVE
             logger.info("StreamingContext started: %s", self.runtime.graph.describe())
         self.runtime.bus.post("on_streaming_started", self.zero_time + self.batch_ms)
+
+    @classmethod
+    def get_active(cls):
+        """The context started in this process and not stopped yet, or None (PySpark's ``getActive``).
+
+        With several (one per Dask cluster), the one started last. A notebook user whose cell was run
+        again reaches the context the earlier run started: ``StreamingContext.get_active().stop()``.
+        """
+        with _active_lock:
+            refs = list(_active.values())
+        for ref in reversed(refs):
+            ssc = ref()
+            if ssc is not None and ssc._state is StreamingContextState.ACTIVE:
+                return ssc
+        return None
 
     def _on_batch_done(self, time_ms):
         self._generator.clear(time_ms)

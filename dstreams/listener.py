@@ -1,11 +1,14 @@
-"""StreamingListener and the records it receives: BatchInfo, OutputOperationInfo, ReceiverInfo."""
+"""StreamingListener and the records it receives: BatchInfo, OutputOperationInfo, ReceiverInfo; the
+listener bus; and BatchHistory, the listener that keeps a context's recent batches."""
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from dataclasses import dataclass, field
 
-from ._util import ms_to_datetime
+from ._util import check_count, ms_to_datetime
+from .dashboard import html as _html
 
 logger = logging.getLogger("dstreams")
 
@@ -28,9 +31,12 @@ class OutputOperationInfo:
         return (self.end_time_ms - self.start_time_ms) / 1000.0
 
 
-@dataclass
+@dataclass(repr=False)
 class BatchInfo:
-    """What happened to one batch (Spark's ``BatchInfo``); times in ms, delays in seconds."""
+    """What happened to one batch (Spark's ``BatchInfo``); times in ms, delays in seconds.
+
+    In a notebook it shows as a table: its time, records, delays and output operations with their failures.
+    """
 
     batch_time_ms: int
     submission_time_ms: int
@@ -73,6 +79,14 @@ class BatchInfo:
             if op.failure_reason:
                 return op.failure_reason
         return None
+
+    @_html.text_repr
+    def __repr__(self):
+        return _html.batch_text(self)
+
+    @_html.html_repr
+    def _repr_html_(self):
+        return _html.batch_html(self)
 
 
 @dataclass
@@ -149,3 +163,62 @@ class ListenerBus:
                         logger.exception("StreamingListener %r failed in %s", listener, event)
             finally:
                 self._delivering.active = False
+
+
+#: batches a context keeps for :meth:`StreamingContext.batch_history` (the newest)
+HISTORY_BATCHES = 1000
+HISTORY_COLUMNS = ("records", "scheduling_delay", "processing_time", "total_delay", "failed", "failure")
+
+
+class BatchHistory(StreamingListener):
+    """The newest :data:`HISTORY_BATCHES` batches done, and counts of all batches, on the driver.
+
+    Every context owns one (``ssc.batch_history()`` reads it; the notebook display shows its counts).
+    """
+
+    def __init__(self, size: int = HISTORY_BATCHES):
+        self.batches: collections.deque[BatchInfo] = collections.deque(maxlen=size)
+        self.completed = 0
+        self.failed = 0
+        self.records = 0
+        self._lock = threading.Lock()
+
+    @property
+    def last(self) -> BatchInfo | None:
+        """The newest batch done, or None."""
+        try:
+            return self.batches[-1]
+        except IndexError:
+            return None
+
+    def on_batch_completed(self, info: BatchInfo) -> None:
+        with self._lock:
+            self.batches.append(info)
+            if info.failure_reason:
+                self.failed += 1
+            else:
+                self.completed += 1
+            self.records += info.num_records
+
+    def recent(self, n: int | None = None) -> list[BatchInfo]:
+        """The newest ``n`` batches kept (all of them when None), oldest first."""
+        n = check_count(n, "batch_history(): n", optional=True)
+        with self._lock:
+            batches = list(self.batches)
+        return batches if n is None else batches[-n:]
+
+    def to_frame(self, n: int | None = None):
+        """The newest ``n`` batches as a pandas DataFrame indexed by batch time (see
+        :meth:`StreamingContext.batch_history`)."""
+        import pandas as pd
+
+        batches = self.recent(n)
+        index = pd.DatetimeIndex([ms_to_datetime(b.batch_time_ms) for b in batches], name="batch_time")
+        return pd.DataFrame({
+            "records": pd.Series([b.num_records for b in batches], index=index, dtype="int64"),
+            "scheduling_delay": pd.Series([b.scheduling_delay for b in batches], index=index, dtype="float64"),
+            "processing_time": pd.Series([b.processing_delay for b in batches], index=index, dtype="float64"),
+            "total_delay": pd.Series([b.total_delay for b in batches], index=index, dtype="float64"),
+            "failed": pd.Series([bool(b.failure_reason) for b in batches], index=index, dtype="bool"),
+            "failure": pd.Series([b.failure_reason for b in batches], index=index, dtype="object"),
+        }, columns=list(HISTORY_COLUMNS))

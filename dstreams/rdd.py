@@ -24,6 +24,7 @@ from . import shuffle as _shuffle
 from ._compat import DataNode, List, Task, TaskRef
 from ._util import call_with_optional_time  # noqa: F401  (re-exported for operators)
 from .actions import Actions
+from .dashboard import html as _html
 from .pairs import PairOperations, _CustomPartitioner  # noqa: F401  (older checkpoints refer to it here)
 from .partitions import (  # noqa: F401  (tasks refer to these by name)
     _append,
@@ -176,8 +177,14 @@ class RDD(PairOperations, Actions):
 
     __dask_optimize__ = staticmethod(lambda dsk, keys, **kwargs: dsk)
 
+    @_html.text_repr
     def __repr__(self):
-        return f"RDD<{self.name}, npartitions={self.npartitions}>"
+        d = self.__dict__  # not self.name: on a half-built RDD that would go through __getattr__
+        return f"RDD<{d.get('name', '?')}, npartitions={d.get('npartitions', '?')}>"
+
+    @_html.html_repr
+    def _repr_html_(self):
+        return _html.rdd_html(self)
 
     # -- building blocks -------------------------------------------------------------------
     def _new(self, name, layer, dependencies, npartitions=None, partitioner=None):

@@ -14,6 +14,7 @@ import re
 import threading
 
 from .._util import fmt_ms, ms_to_datetime, time_to_ms, to_ms
+from ..dashboard import html as _html
 
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
 
@@ -73,8 +74,15 @@ class DStreamCore:
         self.name = f"{self.op}-{self.id}"
         self.explicit_name = False  # True once named(): snapshots of an upgraded application match by it
 
+    @_html.text_repr
     def __repr__(self):
-        return f"<{type(self).__name__} '{self.name}'>"
+        name = self.__dict__.get("name")  # None on a stream whose __init__ failed early
+        return f"<{type(self).__name__} '{name}'>" if name else f"<{type(self).__name__}>"
+
+    @_html.html_repr
+    def _repr_html_(self):
+        """Its name, slide, remember and checkpoint intervals, and its lineage as a table, sources first."""
+        return _html.dstream_html(self)
 
     # -- pickling for metadata checkpoints: the recipe, not the generated data ----------------
     _transient = ("ssc", "generated", "_owned", "_lock")
