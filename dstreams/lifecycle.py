@@ -14,7 +14,8 @@ import logging
 import threading
 import weakref
 
-from . import dashboard
+from . import dashboard, notebook
+from .notebook import RoutedThread
 from .scheduler.generator import JobGenerator
 from .scheduler.jobs import JobScheduler
 from .scheduler.spans import batch_annotations
@@ -48,8 +49,12 @@ class Lifecycle:
             raise RuntimeError(f"cannot call {what} on a StreamingContext in state {self._state.value}: {hint}")
 
     def start(self) -> None:
-        """Start generating and running batches; returns at once (it never blocks a notebook)."""
-        with self._state_lock:
+        """Start generating and running batches; returns at once (it never blocks a notebook).
+
+        In Jupyter, what the context's threads print (``pprint``, ``foreach_rdd`` functions, failures)
+        appears under the cell that called ``start()`` (see :mod:`dstreams.notebook`).
+        """
+        with self._state_lock, notebook.threads_routed_to(notebook.capture()):
             if self._state is StreamingContextState.ACTIVE:
                 logger.warning("StreamingContext.start() called on an active context; ignored")
                 return
@@ -130,8 +135,7 @@ class Lifecycle:
         logger.error("dstreams: %s", error)
         self.runtime.bus.post("on_streaming_error", error)
         # stop from another thread: this one is the job executor, which stop() joins
-        threading.Thread(target=self._stop_streaming, args=(False,), name="dstreams-stop-on-error",
-                         daemon=True).start()
+        RoutedThread(self._stop_streaming, "dstreams-stop-on-error", args=(False,)).start()
 
     def stop(self, stop_client: bool | None = None, graceful: bool = False) -> None:
         """Stop the stream; idempotent.
@@ -147,8 +151,7 @@ class Lifecycle:
         if self.runtime.bus.in_listener():
             # a listener runs while other threads wait to post: stopping here (which waits for those
             # threads) could deadlock, so stop from another thread and return at once
-            threading.Thread(target=self.stop, args=(stop_client, graceful), name="dstreams-stop-from-listener",
-                             daemon=True).start()
+            RoutedThread(self.stop, "dstreams-stop-from-listener", args=(stop_client, graceful)).start()
             return
         self._stop_streaming(graceful)
         if stop_client is None:

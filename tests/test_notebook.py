@@ -1,5 +1,9 @@
-"""Notebook support: reprs, batch_history(), status(), get_active()."""
+"""Notebook support: reprs, batch_history(), status(), get_active(), and where a context's output goes in
+a real Jupyter kernel."""
 import operator
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -297,3 +301,84 @@ def test_the_live_status_redraws_at_most_every_interval_and_last_on_stop(ssc):
     live.changed()
     live.close()
     assert len(handle.shown) == count  # closed: no more redraws
+
+
+# -- outside IPython nothing changes -----------------------------------------------------------------
+def test_outside_a_kernel_nothing_is_routed_and_ipython_is_not_imported():
+    code = textwrap.dedent("""
+        import sys
+        import dstreams
+        from dstreams import notebook
+        from dstreams.dashboard import status
+        assert notebook.capture() is None and not status.in_kernel()
+        assert "IPython" not in sys.modules, "dstreams imported IPython"
+        from IPython.core.interactiveshell import InteractiveShell
+        InteractiveShell.instance()  # a terminal-like IPython: no kernel, no cells to route to
+        assert notebook.capture() is None and not status.in_kernel()
+        seen = []
+        thread = notebook.RoutedThread(lambda: seen.append(notebook.current()), "t")
+        thread.start(); thread.join()
+        assert thread.route is None and seen == [None]
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+# -- in a real kernel -------------------------------------------------------------------------------
+def test_output_goes_under_the_cell_that_started_the_context(tmp_path):
+    from tests import notebooks
+
+    nb = notebooks.new_notebook(
+        """\
+        import sys, dstreams
+        from distributed import Client, LocalCluster
+        from dstreams import StreamingContext
+        from dstreams.testing import ManualClock, run_batches
+        cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0")
+        client = Client(cluster)
+        print(dstreams.__file__)""",
+        """\
+        ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
+        stream = ssc.queue_stream([["a", "b"], ["c"], ["boom"]])
+        stream.pprint()
+        def explode(rdd):
+            if "boom" in rdd.collect():
+                raise ValueError("boom in the data")
+        stream.foreach_rdd(explode)
+        ssc.start()
+        print("started")""",
+        """\
+        run_batches(ssc, 2)
+        print("ran 2 batches")""",
+        "live = ssc.status()\nlive",
+        """\
+        try:
+            run_batches(ssc, 1)
+        except Exception as e:
+            print("raised here:", type(e).__name__)""",
+        """\
+        print(ssc.state.value, live)
+        client.close()
+        cluster.close()""",
+    )
+    for cell in nb.cells:
+        cell.source = textwrap.dedent(cell.source)
+    client = notebooks.run(nb, tmp_path, timeout=60)
+    setup, start, run_two, status, fail, end = client.nb.cells
+    assert notebooks.stream_text(setup, "stdout").strip().startswith(str(notebooks.REPO / "dstreams"))
+    started = notebooks.stream_text(start, "stdout")
+    assert started.startswith("started\n")
+    for record in ("\na\nb\n", "\nc\n", "\nboom\n"):  # every batch's pprint, under the starting cell
+        assert record in started, started
+    assert started.count("Time: 1970-01-01") == 3
+    failure = notebooks.stream_text(start, "stderr")
+    assert "dstreams: batch 1970-01-01 00:00:03 (3000 ms) failed" in failure and "boom in the data" in failure
+    assert notebooks.text_of(run_two).strip() == "ran 2 batches"  # nothing else: no pprint here
+    assert notebooks.text_of(fail).strip() == "raised here: BatchFailedError"
+    shown = notebooks.text_of(status)  # one display, updated in place to the final state
+    assert len(status.outputs) == 1 and status.outputs[0]["output_type"] == "display_data"
+    assert "failed" in shown and "2 completed, 1 failed" in shown and "<StreamingContext stopped" in shown
+    updates = [m for m in client.messages if m["msg_type"] == "update_display_data"]
+    assert 1 <= len(updates) <= 4, len(updates)  # a batch, the stop; throttled to 2 a second
+    assert notebooks.text_of(end).startswith("stopped <LiveStatus closed")

@@ -12,6 +12,7 @@ import threading
 import time
 
 from ..listener import StreamingListener
+from ..notebook import RoutedThread
 
 logger = logging.getLogger("dstreams")
 
@@ -34,7 +35,7 @@ class DashboardReporter(StreamingListener):
         self.sends = 0
         self._error = None
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._send_loop, name=f"dstreams-dashboard-{self.run}", daemon=True)
+        self._thread = RoutedThread(self._send_loop, f"dstreams-dashboard-{self.run}")
         self._thread.start()
         graph = ssc.runtime.graph
         self._put("started", batch_ms=ssc.batch_ms, started_ms=int(time.time() * 1000),

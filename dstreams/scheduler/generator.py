@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import dask
 
 from ..listener import BatchInfo
+from ..notebook import RoutedThread
 from .jobs import JobSet
 from .timer import RecurringTimer
 
@@ -58,7 +59,7 @@ class JobGenerator:
         self._events: queue.Queue = queue.Queue()
         self.timer = RecurringTimer(clock, batch_ms, lambda t: self._events.put(GenerateJobs(t)),
                                     "dstreams-timer")
-        self._thread = threading.Thread(target=self._loop, name="dstreams-job-generator", daemon=True)
+        self._thread = RoutedThread(self._loop, "dstreams-job-generator")
         self.last_generated: int | None = None
 
     def start(self) -> int:

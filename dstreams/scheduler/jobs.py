@@ -10,6 +10,7 @@ import dask
 from .._util import describe_failure, ms_to_datetime
 from ..errors import BatchFailedError, StreamingError  # noqa: F401 - StreamingError: its old import path
 from ..listener import BatchInfo, OutputOperationInfo
+from ..notebook import RoutedThread
 
 logger = logging.getLogger("dstreams")
 
@@ -40,7 +41,7 @@ class JobScheduler:
         self.last_completed: int | None = None
         self.error: BaseException | None = None
         self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name="dstreams-job-executor", daemon=True)
+        self._thread = RoutedThread(self._loop, "dstreams-job-executor")
         self._thread.start()
 
     # -- submission ------------------------------------------------------------------------

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+from ..notebook import RoutedThread
+
 
 class RecurringTimer:
     """Calls ``callback(time_ms)`` at ``start, start + period, ...`` as the clock reaches each time."""
@@ -19,7 +21,7 @@ class RecurringTimer:
 
     def start(self, start_ms: int) -> None:
         self.next_time = start_ms
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread = RoutedThread(self._loop, self.name)
         self._thread.start()
 
     def _loop(self) -> None:

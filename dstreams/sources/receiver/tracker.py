@@ -16,6 +16,7 @@ import time
 
 from ..._util import as_records
 from ...listener import ReceiverInfo
+from ...notebook import RoutedThread
 from .attempts import ReceiverAttempts, _Attempt, _ReceiverState  # noqa: F401  (_Attempt is named here too)
 from .blocks import WAIT, ReceivedBlock, ReceivedBlockTracker
 from .scheduling import check_capacity
@@ -68,7 +69,7 @@ class ReceiverTracker(ReceiverAttempts):
         self._closed = False
         self._live_workers: tuple[float, set] | None = None  # (when seen, addresses)
         self._nthreads: dict[str, int] = {}
-        self._thread = threading.Thread(target=self._loop, name="dstreams-receiver-tracker", daemon=True)
+        self._thread = RoutedThread(self._loop, "dstreams-receiver-tracker")
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
