@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from dstreams import RDD, BatchInfo, OutputOperationInfo, StreamingContext
+from dstreams.dashboard.html import status_line
 from dstreams.dashboard.status import LiveStatus
 from dstreams.dstream.transformed import UnionDStream
 from dstreams.listener import HISTORY_COLUMNS, BatchHistory
@@ -76,7 +77,9 @@ def test_reprs_after_stop_with_a_closed_client():
     ssc.stop()
     assert ssc.client.status == "closed"
     assert repr(ssc).startswith("<StreamingContext stopped, batch 1s")
-    assert_html(ssc, "stopped", "1 completed")
+    page = assert_html(ssc, "stopped", "1 completed", f"{ssc.runtime.dashboard_url} (gone: its cluster was closed)")
+    assert "href" not in page  # no link to a page that is gone
+    assert "Streaming page" not in status_line(ssc) and status_line(ssc).startswith("StreamingContext stopped")
     assert_one_line(repr(counts))
     assert_html(counts, "reduce-by-key", "Lineage", "queue")
     assert_one_line(repr(rdd))

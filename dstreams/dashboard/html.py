@@ -107,11 +107,17 @@ def batch_status(info) -> str:
     return "processing" if info.processing_start_time_ms is not None else "queued"
 
 
+def batch_time(ms: int) -> str:
+    """``2026-11-24 07:09:02`` or, off the second, ``2026-11-24 07:09:02.500``."""
+    text = f"{ms_to_datetime(ms):%Y-%m-%d %H:%M:%S.%f}"
+    return text[:-7] if ms % 1000 == 0 else text[:-3]
+
+
 def batch_summary(info) -> str:
-    """``12:00:01.500: 280 records, scheduling 0.003 s, processing 0.152 s, total 0.155 s``."""
-    when = f"{ms_to_datetime(info.batch_time_ms):%Y-%m-%d %H:%M:%S.%f}"[:-3]
-    text = (f"{when}: {count(info.num_records, 'record')}, scheduling {seconds(info.scheduling_delay)}, "
-            f"processing {seconds(info.processing_delay)}, total {seconds(info.total_delay)}")
+    """``2026-11-24 07:09:02.500: 280 records, scheduling 0.003 s, processing 0.152 s, total 0.155 s``."""
+    text = (f"{batch_time(info.batch_time_ms)}: {count(info.num_records, 'record')}, "
+            f"scheduling {seconds(info.scheduling_delay)}, processing {seconds(info.processing_delay)}, "
+            f"total {seconds(info.total_delay)}")
     status = batch_status(info)
     if status == "failed":
         text += f", failed: {one_line(info.failure_reason, 200)}"
@@ -126,7 +132,7 @@ def batch_text(info) -> str:
 
 def batch_html(info) -> str:
     rows = [
-        ("Batch time", esc(f"{ms_to_datetime(info.batch_time_ms)} ({info.batch_time_ms} ms)")),
+        ("Batch time", esc(f"{batch_time(info.batch_time_ms)} ({info.batch_time_ms} ms)")),
         ("Status", badge(batch_status(info))),
         ("Records", esc(info.num_records)),
         ("Scheduling delay", seconds(info.scheduling_delay)),
@@ -228,17 +234,19 @@ def _scheduler_address(ssc):
     return address
 
 
-def _dashboard(ssc) -> tuple[str, str] | None:
-    """(label, url): the Streaming page once started with it, else the Dask dashboard."""
+def _dashboard(ssc) -> tuple[str, str, bool] | None:
+    """(label, url, reachable): the Streaming page once started with it, else the Dask dashboard; not
+    reachable once the context closed its client (and the cluster it made)."""
     runtime = ssc.__dict__.get("runtime")
     page = getattr(runtime, "dashboard_url", None)
     if page:
-        return "Streaming page", page
+        closed = getattr(ssc.__dict__.get("client"), "status", None) in ("closed", "closing")
+        return "Streaming page", page, not closed
     try:
         dask_link = ssc.client.dashboard_link
     except Exception:
         dask_link = None
-    return ("Dask dashboard", dask_link) if dask_link else None
+    return ("Dask dashboard", dask_link, True) if dask_link else None
 
 
 def status_line(ssc) -> str:
@@ -256,7 +264,7 @@ def status_line(ssc) -> str:
     if error is not None:
         text += f"; stopped by {one_line(f'{type(error).__name__}: {error}', 200)}"
     where = _dashboard(ssc)
-    if where is not None:
+    if where is not None and where[2]:
         text += f"; {where[0]} {where[1]}"
     return text
 
@@ -274,8 +282,9 @@ def context_html(ssc) -> str:
         rows.append(("Scheduler", esc(address)))
     where = _dashboard(ssc)
     if where is not None:
-        label, url = where
-        rows.append(("Dashboard", link(url, f"{label}: {url}")))
+        label, url, reachable = where
+        rows.append(("Dashboard", link(url, f"{label}: {url}") if reachable
+                     else esc(f"{label}: {url} (gone: its cluster was closed)")))
     runtime = d.get("runtime")
     graph = getattr(runtime, "graph", None)
     if graph is not None:
@@ -287,7 +296,7 @@ def context_html(ssc) -> str:
                                     f"{count(history.records, 'record')}")))
         last = history.last
         if last is not None:
-            rows.append(("Last batch", esc(f"{ms_to_datetime(last.batch_time_ms)}: "
+            rows.append(("Last batch", esc(f"{batch_time(last.batch_time_ms)}: "
                                            f"{count(last.num_records, 'record')}")))
             rows.append(("Last batch's delays", esc(
                 f"scheduling {seconds(last.scheduling_delay)}, processing {seconds(last.processing_delay)}, "
