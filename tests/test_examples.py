@@ -1,7 +1,8 @@
 """Run every example program as a user would, and check it exits 0 and prints what it should.
 
-Examples named ``kafka_*.py`` need a broker and are tested with the Kafka integration tests.
-A new example is picked up automatically; give it an entry in ``EXPECTED``.
+Examples named ``kafka_*.py`` need a broker and are tested with the Kafka integration tests, as are the
+notebooks (``*.ipynb``, run in a real kernel by tests/integration/kafka/test_kafka_examples.py).
+A new example is picked up automatically; give it an entry in ``EXPECTED`` (a notebook: a test there).
 """
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ EXAMPLES = sorted(p for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith(
 
 def test_examples_are_found():
     assert EXAMPLES, f"no example programs found in {EXAMPLES_DIR}"
+
+
+def test_every_notebook_is_run():
+    from tests.integration.kafka.test_kafka_examples import NOTEBOOKS
+
+    found = sorted(p.name for p in EXAMPLES_DIR.glob("*.ipynb"))
+    assert found and set(found) <= set(NOTEBOOKS), (
+        f"examples/ has notebooks {found} but tests/integration/kafka/test_kafka_examples.py runs {NOTEBOOKS}: "
+        "add a test that runs the new one and checks its outputs, and name it in NOTEBOOKS")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
