@@ -45,7 +45,7 @@ def assert_html(obj, *expected):
 
 # -- reprs ------------------------------------------------------------------------------------------
 def test_the_context_shows_its_state_page_batches_and_last_delays(ssc):
-    assert_html(ssc, "initialized", "Batch interval", "1s", "0 completed, 0 failed")
+    assert_html(ssc, "initialized", "Batch interval", "1s", "0 completed, 0 failed", "Dask dashboard: http")
     counts = word_counts(ssc, [["a b", "a"], ["b"]])
     counts.foreach_rdd(lambda rdd: rdd.collect())
     run_batches(ssc, 2)

@@ -242,9 +242,9 @@ def _dashboard(ssc) -> tuple[str, str, bool] | None:
     if page:
         closed = getattr(ssc.__dict__.get("client"), "status", None) in ("closed", "closing")
         return "Streaming page", page, not closed
-    try:
-        dask_link = ssc.client.dashboard_link
-    except Exception:
+    try:  # the cluster object knows it; Client.dashboard_link would ask the scheduler (no I/O in a repr)
+        dask_link = ssc.client.cluster.dashboard_link
+    except Exception:  # a client connected by address, or closed
         dask_link = None
     return ("Dask dashboard", dask_link, True) if dask_link else None
 
