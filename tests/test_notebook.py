@@ -185,7 +185,7 @@ def test_the_history_keeps_the_newest_batches_and_counts_all():
 
 # -- get_active / get_active_or_create ----------------------------------------------------------------
 def test_get_active_is_the_newest_running_context(client, ssc):
-    assert StreamingContext.get_active() is None
+    before = StreamingContext.get_active()  # None, unless another test left a context running
     ssc.queue_stream([[1]]).pprint()
     ssc.start()
     assert StreamingContext.get_active() is ssc
@@ -199,7 +199,7 @@ def test_get_active_is_the_newest_running_context(client, ssc):
     finally:
         other.stop()
     ssc.stop(stop_client=False)
-    assert StreamingContext.get_active() is None
+    assert StreamingContext.get_active() is before
 
 
 def test_get_active_or_create_returns_the_running_context_without_setup(client):
@@ -322,6 +322,7 @@ def test_outside_a_kernel_nothing_is_routed_and_ipython_is_not_imported():
         thread = notebook.RoutedThread(lambda: seen.append(notebook.current()), "t")
         thread.start(); thread.join()
         assert thread.route is None and seen == [None]
+        assert dstreams.StreamingContext.get_active() is None  # none started in this process
         print("ok")
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
