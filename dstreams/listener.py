@@ -171,7 +171,8 @@ HISTORY_COLUMNS = ("records", "scheduling_delay", "processing_time", "total_dela
 
 
 class BatchHistory(StreamingListener):
-    """The newest :data:`HISTORY_BATCHES` batches done, and counts of all batches, on the driver.
+    """The newest :data:`HISTORY_BATCHES` batches done, and counts of all batches (completed, failed) and of
+    the records of the completed ones, on the driver.
 
     Every context owns one (``ssc.batch_history()`` reads it; the notebook display shows its counts).
     """
@@ -196,9 +197,9 @@ class BatchHistory(StreamingListener):
             self.batches.append(info)
             if info.failure_reason:
                 self.failed += 1
-            else:
+            else:  # a failed batch's records are not processed (as the Streaming page counts them)
                 self.completed += 1
-            self.records += info.num_records
+                self.records += info.num_records
 
     def recent(self, n: int | None = None) -> list[BatchInfo]:
         """The newest ``n`` batches kept (all of them when None), oldest first."""

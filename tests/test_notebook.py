@@ -179,7 +179,7 @@ def test_the_history_keeps_the_newest_batches_and_counts_all():
             info.output_operations[0] = OutputOperationInfo(i * 1000, 0, "op", failure_reason="ValueError: x")
         history.on_batch_completed(info)
     assert [b.batch_time_ms for b in history.recent()] == [2000, 3000, 4000]
-    assert (history.completed, history.failed, history.records) == (4, 1, 10)
+    assert (history.completed, history.failed, history.records) == (4, 1, 9)  # batch 1 failed: its 1 record not
     assert history.to_frame()["processing_time"].tolist() == [0.005] * 3
 
 
