@@ -184,6 +184,22 @@ def positive(n, what):
     return check_count(n, what)
 
 
+def non_negative(n, what):
+    """A check for :func:`checked`: a whole number ``>= 0`` (a count that may be 0)."""
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+        raise TypeError(f"{what} must be a whole number >= 0, got {n!r} ({type(n).__name__}); for example 10")
+    if n < 0:
+        raise ValueError(f"{what} must be a whole number >= 0, got {n!r}; for example 10")
+    return int(n)
+
+
+def flag(value, what):
+    """A check for :func:`checked`: ``True`` or ``False`` (a string such as ``"no"`` is not taken as true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be True or False, got {value!r} ({type(value).__name__})")
+    return value
+
+
 def text(value, what):
     """A check for :func:`checked`: a non-empty string (a path, URL or name)."""
     if not isinstance(value, str) or not value.strip():

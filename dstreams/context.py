@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 
 from . import recovery
-from ._util import check_count, checked, fmt_ms, function, partitions, text, to_ms
+from ._util import check_count, checked, flag, fmt_ms, function, partitions, text, to_ms
 from .lifecycle import STOP_WAIT_S, Lifecycle, StreamingContextState  # noqa: F401  (STOP_WAIT_S re-exported)
 from .runtime import Runtime
 from .scheduler.clock import SystemClock
@@ -27,14 +28,19 @@ def _key(value, what):
     return value
 
 
-def _flag(value, what):
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be True or False, got {value!r} ({type(value).__name__})")
-    return value
-
-
 def _port(value, what):
     return check_count(value, what, maximum=65535)
+
+
+# the context last made on each client: an RDD's checkpoint() writes under its directory
+_contexts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def checkpoint_dir_of(client) -> str | None:
+    """The checkpoint directory of the StreamingContext last made on ``client`` (None without one)."""
+    ref = _contexts.get(client) if client is not None else None
+    ssc = ref() if ref is not None else None
+    return ssc.checkpoint_dir if ssc is not None else None
 
 
 class StreamingContext(Lifecycle):
@@ -87,6 +93,7 @@ class StreamingContext(Lifecycle):
         self._generator: JobGenerator | None = None
         self.zero_time: int | None = None
         self.run_id = uuid.uuid4().hex[:6]
+        _contexts[self.client] = weakref.ref(self)
 
     # -- cluster ---------------------------------------------------------------------------
     def _connect(self, client):
@@ -248,7 +255,7 @@ class StreamingContext(Lifecycle):
 
     # -- recovery --------------------------------------------------------------------------
     @classmethod
-    @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=_flag)
+    @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=flag)
     def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None, *,
                       upgrade: bool = False):
         """Recover the context checkpointed in ``directory``, or build a new one with ``setup()``.

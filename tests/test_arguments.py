@@ -33,6 +33,10 @@ bad = {
         st.sampled_from(["soon", "2 parsecs", "-1s", "0s", "0.5ms", "1e999s", "400 days"])),
     "text": st.one_of(st.just(""), st.just("   "), st.integers(), st.binary(max_size=3), st.builds(object)),
     "positive": st.one_of(st.integers(max_value=0), st.floats(), st.text(max_size=2), st.none()),
+    "count": st.one_of(st.integers(max_value=-1), st.floats(), st.text(max_size=2), st.none(), st.booleans()),
+    "fraction": st.one_of(st.floats(max_value=-1e-9), st.sampled_from([math.nan, math.inf, 1.5, None, True, "0.1"])),
+    "flag": st.one_of(st.integers(), st.text(max_size=3), st.none()),
+    "not an RDD": junk,
 }
 
 # (call, argument, kind): call(ssc, stream, value) makes the call with the bad value in that argument
@@ -71,6 +75,18 @@ CALLS = [
     (lambda c, s, v: s.save_as_text_files(v), "prefix", "text"),
     (lambda c, s, v: StateSpec.function(print).timeout(v), "StateSpec.timeout", "duration"),
     (lambda c, s, v: ManualClock().advance(v), "ManualClock.advance", "duration"),
+    # the RDD API
+    (lambda c, s, v: c.parallelize([1], 1).sort_by(v), "key_func", "function"),
+    (lambda c, s, v: c.parallelize([1], 1).sort_by_key(True, v), "num_partitions", "partitions"),
+    (lambda c, s, v: c.parallelize([1], 1).coalesce(v), "num_partitions", "partitions"),
+    (lambda c, s, v: c.parallelize([1], 1).top(v), "num", "count"),
+    (lambda c, s, v: c.parallelize([1], 1).take_ordered(v), "num", "count"),
+    (lambda c, s, v: c.parallelize([1], 1).sample(False, v), "fraction", "fraction"),
+    (lambda c, s, v: c.parallelize([1], 1).sample(v, 0.1), "with_replacement", "flag"),
+    (lambda c, s, v: c.parallelize([1], 1).tree_reduce(add, v), "depth", "positive"),
+    (lambda c, s, v: c.parallelize([1], 1).aggregate(0, v, add), "seq_op", "function"),
+    (lambda c, s, v: c.parallelize([1], 1).key_by(v), "f", "function"),
+    (lambda c, s, v: c.parallelize([1], 1).subtract(v), "other", "not an RDD"),
 ]
 
 
