@@ -36,7 +36,9 @@ bad = {
     "count": st.one_of(st.integers(max_value=-1), st.floats(), st.text(max_size=2), st.none(), st.booleans()),
     "fraction": st.one_of(st.floats(max_value=-1e-9), st.sampled_from([math.nan, math.inf, 1.5, None, True, "0.1"])),
     "flag": st.one_of(st.integers(), st.text(max_size=3), st.none()),
+    "streams": st.one_of(junk, st.just([]), st.just(()), st.lists(st.integers(), min_size=1, max_size=2)),
     "not an RDD": junk,
+    "initial state": st.one_of(st.integers(), st.text(max_size=3), st.builds(object), st.just({"a": 1})),
 }
 
 # (call, argument, kind): call(ssc, stream, value) makes the call with the bad value in that argument
@@ -73,6 +75,14 @@ CALLS = [
     (lambda c, s, v: c.checkpoint(v), "directory", "text"),
     (lambda c, s, v: StreamingContext.get_or_create(v, lambda: c), "directory", "text"),
     (lambda c, s, v: s.save_as_text_files(v), "prefix", "text"),
+    (lambda c, s, v: s.save_as_pickle_files(v), "prefix", "text"),
+    (lambda c, s, v: s.partition_by(v), "num_partitions", "partitions"),
+    (lambda c, s, v: s.partition_by(2, v), "partition_func", "function"),
+    (lambda c, s, v: s.update_state_by_key(lambda vs, st: st, None, v), "initial_rdd", "initial state"),
+    (lambda c, s, v: c.transform([s], v), "func", "function"),
+    (lambda c, s, v: c.transform(v, lambda rdds: rdds[0]), "streams", "streams"),
+    (lambda c, s, v: c.binary_records_stream(v, 4), "directory", "text"),
+    (lambda c, s, v: c.binary_records_stream(".", v), "record_length", "positive"),
     (lambda c, s, v: StateSpec.function(print).timeout(v), "StateSpec.timeout", "duration"),
     (lambda c, s, v: ManualClock().advance(v), "ManualClock.advance", "duration"),
     # the RDD API

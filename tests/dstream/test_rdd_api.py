@@ -5,6 +5,7 @@ import operator
 import random
 import statistics
 
+from dstreams.shuffle import portable_hash
 from tests.helpers import check_table
 
 add = operator.add
@@ -24,6 +25,10 @@ def seeded_half(batch, seed):
     """What sample(False, 0.5, seed) keeps of a one-partition batch: partition 0 draws from Random(seed ^ 0)."""
     rng = random.Random(seed)
     return [x for x in batch if rng.random() < 0.5]
+
+
+def hashed_alike(index, records):
+    return [all(portable_hash(k) % 3 == index for k, _ in records)]
 
 
 NUM_OPERATIONS = [
@@ -47,6 +52,12 @@ NUM_OPERATIONS = [
     ("cartesian", lambda s: s.transform(lambda rdd: rdd.cartesian(rdd.filter(lambda x: x > 7))),
      [[(a, c) for a in b for c in b if c > 7] for b in NUMS], False),
     ("coalesce with a shuffle", lambda s: s.transform(lambda rdd: rdd.coalesce(5, shuffle=True)), NUMS, False),
+    ("ssc.transform of several streams",
+     lambda s: s.context().transform([s, s.map(neg), s.filter(lambda x: x > 8)],
+                                     lambda rdds: rdds[0].union(*rdds[1:])),
+     [b + [-x for x in b] + [x for x in b if x > 8] for b in NUMS], False),
+    ("ssc.transform with time", lambda s: s.context().transform([s], lambda t, rdds: rdds[0].map(lambda x: t.second)),
+     [[1] * 8, [2], []], False),
 ]
 
 PAIR_OPERATIONS = [
@@ -58,6 +69,10 @@ PAIR_OPERATIONS = [
      [sorted(b, key=by_key, reverse=True) for b in PAIRS], True),
     ("subtract_by_key", lambda s: s.transform(lambda rdd: rdd.subtract_by_key(rdd.filter(lambda kv: kv[0] < "c"))),
      [[kv for kv in b if kv[0] >= "c"] for b in PAIRS], False),
+    ("partition_by", lambda s: s.partition_by(3).map_partitions_with_index(hashed_alike),
+     [[True] * 3] * 3, True),
+    ("partition_by a function", lambda s: s.partition_by(2, lambda k: k == "a").glom().map(len),
+     [[4, 2], [1, 0], [0, 0]], True),
 ]
 
 NUM_ACTIONS = [
