@@ -19,6 +19,7 @@ from .listener import BatchInfo, OutputOperationInfo, ReceiverInfo, StreamingLis
 from .pool import ConnectionPool
 from .rdd import RDD
 from .sources.receiver.api import Receiver
+from .stats import StatCounter
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "ReceiverInfo",
     "State",
     "StateSpec",
+    "StatCounter",
     "StreamingContext",
     "StreamingContextState",
     "StreamingError",

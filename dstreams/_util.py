@@ -8,7 +8,7 @@ import inspect
 import math
 import numbers
 
-Duration = "float | int | datetime.timedelta"
+Duration = "float | int | datetime.timedelta | str"
 
 #: the longest duration accepted (batch interval, window, timeout): a year
 MAX_DURATION_MS = 366 * 24 * 3600 * 1000
@@ -16,29 +16,55 @@ MAX_DURATION_MS = 366 * 24 * 3600 * 1000
 MAX_PARTITIONS = 100_000
 
 
-def to_ms(duration, what: str = "duration") -> int:
-    """Convert seconds (int/float) or a ``timedelta`` to whole milliseconds.
-
-    Raises a ``TypeError``/``ValueError`` naming ``what`` when the value is not a usable duration.
-    """
+def _seconds(duration, what: str) -> float:
+    """Seconds in a number, a ``timedelta`` or one of Dask's duration strings (``"500ms"``, ``"2s"``)."""
     if isinstance(duration, _dt.timedelta):
-        ms = duration.total_seconds() * 1000.0
-    elif isinstance(duration, numbers.Real) and not isinstance(duration, bool):
-        ms = float(duration) * 1000.0
-    else:
-        raise TypeError(
-            f"{what} must be a number of seconds or a datetime.timedelta, got {duration!r} "
-            f"({type(duration).__name__}); for example 2 or timedelta(seconds=2)"
-        )
+        return duration.total_seconds()
+    if isinstance(duration, numbers.Real) and not isinstance(duration, bool):
+        return float(duration)
+    if isinstance(duration, str):
+        from dask.utils import parse_timedelta
+
+        try:
+            return float(parse_timedelta(duration, default="seconds"))
+        except (ValueError, KeyError, IndexError, OverflowError, TypeError) as e:
+            raise ValueError(f"{what} {duration!r} is not a duration Dask can read; write it as for example "
+                             "'500ms', '2s' or '1 minute'") from e
+    raise TypeError(
+        f"{what} must be a number of seconds, a datetime.timedelta or a string such as '2s', got {duration!r} "
+        f"({type(duration).__name__}); for example 2, timedelta(seconds=2) or '2s'"
+    )
+
+
+def to_ms(duration, what: str = "duration", allow_zero: bool = False) -> int:
+    """Convert seconds (int/float), a ``timedelta`` or a Dask duration string (``"500ms"``, ``"2s"``,
+    ``"1 minute"``, read by ``dask.utils.parse_timedelta``) to whole milliseconds.
+
+    Raises a ``TypeError``/``ValueError`` naming ``what`` when the value is not a usable duration: not
+    finite, over a year, not a whole number of milliseconds, or not positive (zero is accepted with
+    ``allow_zero``).
+    """
+    ms = _seconds(duration, what) * 1000.0
     if not math.isfinite(ms) or ms > MAX_DURATION_MS:
         raise ValueError(f"{what} must be a finite number of seconds up to a year, got {duration!r}; "
                          "use for example 1.0")
     rounded = int(round(ms))
-    if rounded <= 0:
-        raise ValueError(f"{what} must be positive (at least 1 ms), got {duration!r}; use for example 1.0")
+    if rounded < 0 or (rounded == 0 and not allow_zero):
+        least = "0 or more" if allow_zero else "positive (at least 1 ms)"
+        raise ValueError(f"{what} must be {least}, got {duration!r}; use for example 1.0")
     if abs(ms - rounded) > 1e-6:
         raise ValueError(f"{what} {duration!r} is not a whole number of milliseconds; round it to 1 ms")
     return rounded
+
+
+def to_seconds(duration, what: str = "timeout") -> float:
+    """Seconds (``>= 0``, finite, up to a year) in a number, a ``timedelta`` or a Dask duration string: for
+    timeouts, which need not be whole milliseconds."""
+    seconds = _seconds(duration, what)
+    if not math.isfinite(seconds) or seconds < 0 or seconds * 1000 > MAX_DURATION_MS:
+        raise ValueError(f"{what} must be a finite number of seconds from 0 up to a year, got {duration!r}; "
+                         "use for example 10 or '10s'")
+    return seconds
 
 
 def python_version() -> str:
@@ -156,6 +182,22 @@ def partitions(optional=True):
 def positive(n, what):
     """A check for :func:`checked`: a positive integer."""
     return check_count(n, what)
+
+
+def non_negative(n, what):
+    """A check for :func:`checked`: a whole number ``>= 0`` (a count that may be 0)."""
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool):
+        raise TypeError(f"{what} must be a whole number >= 0, got {n!r} ({type(n).__name__}); for example 10")
+    if n < 0:
+        raise ValueError(f"{what} must be a whole number >= 0, got {n!r}; for example 10")
+    return int(n)
+
+
+def flag(value, what):
+    """A check for :func:`checked`: ``True`` or ``False`` (a string such as ``"no"`` is not taken as true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be True or False, got {value!r} ({type(value).__name__})")
+    return value
 
 
 def text(value, what):

@@ -308,7 +308,9 @@ def read_rdd(directory: str, npartitions: int, client, name: str, partitioner=No
 
     base = directory.rstrip("/")
     layer = {(name, i): Task((name, i), _read_partition, f"{base}/part-{i:05d}") for i in range(npartitions)}
-    return RDD(HighLevelGraph.from_collections(name, layer, dependencies=()), name, npartitions, client, partitioner)
+    rdd = RDD(HighLevelGraph.from_collections(name, layer, dependencies=()), name, npartitions, client, partitioner)
+    rdd.checkpoint_path = directory
+    return rdd
 
 
 def delete_dir(directory: str) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+import weakref
 
 from . import recovery
-from ._util import check_count, check_function, checked, fmt_ms, function, partitions, text, to_ms
+from ._util import check_count, check_function, checked, flag, fmt_ms, function, partitions, positive, text, to_ms
 from .dashboard import html as _html
 from .lifecycle import STOP_WAIT_S, Lifecycle, StreamingContextState  # noqa: F401  (STOP_WAIT_S re-exported)
 from .listener import BatchHistory
@@ -29,14 +30,29 @@ def _key(value, what):
     return value
 
 
-def _flag(value, what):
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be True or False, got {value!r} ({type(value).__name__})")
-    return value
-
-
 def _port(value, what):
     return check_count(value, what, maximum=65535)
+
+
+def _streams(value, what):
+    from .dstream.base import DStream
+
+    if isinstance(value, DStream) or not isinstance(value, (list, tuple)) or not value \
+            or not all(isinstance(s, DStream) for s in value):
+        raise TypeError(f"{what} must be a non-empty list of DStreams, got {value!r}; for example "
+                        "ssc.transform([a, b], lambda rdds: rdds[0].union(rdds[1]))")
+    return list(value)
+
+
+# the context last made on each client: an RDD's checkpoint() writes under its directory
+_contexts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def checkpoint_dir_of(client) -> str | None:
+    """The checkpoint directory of the StreamingContext last made on ``client`` (None without one)."""
+    ref = _contexts.get(client) if client is not None else None
+    ssc = ref() if ref is not None else None
+    return ssc.checkpoint_dir if ssc is not None else None
 
 
 class StreamingContext(Lifecycle):
@@ -91,6 +107,7 @@ class StreamingContext(Lifecycle):
         self._generator: JobGenerator | None = None
         self.zero_time: int | None = None
         self.run_id = uuid.uuid4().hex[:6]
+        _contexts[self.client] = weakref.ref(self)
 
     # -- cluster ---------------------------------------------------------------------------
     def _connect(self, client):
@@ -170,6 +187,24 @@ class StreamingContext(Lifecycle):
 
         return FileInputDStream(self, directory, new_files_only, file_filter)
 
+    @checked(directory=text, record_length=positive, file_filter=function(("path",), optional=True))
+    def binary_records_stream(self, directory: str, record_length: int, new_files_only: bool = True,
+                              file_filter=None):
+        """The fixed-length binary records of the new files in ``directory`` (Spark's ``binaryRecordsStream``).
+
+        Files are found as by :meth:`text_file_stream`; each is cut into records of ``record_length`` bytes
+        (``bytes`` objects), one partition per file. A file whose size is not a multiple of
+        ``record_length`` fails its batch, naming the file.
+
+        Examples
+        --------
+        >>> readings = ssc.binary_records_stream("/data/readings", 8)  # doctest: +SKIP
+        >>> readings.map(lambda record: struct.unpack("<d", record)[0])  # doctest: +SKIP
+        """
+        from .sources.files import BinaryRecordsInputDStream
+
+        return BinaryRecordsInputDStream(self, directory, record_length, new_files_only, file_filter)
+
     def receiver_stream(self, receiver, max_rate=None, *, block_interval=0.2, replicate=True, max_restarts=10,
                         restart_delay=2.0, write_ahead_log=False, backpressure=False, initial_rate=None,
                         min_rate=100.0):
@@ -227,6 +262,26 @@ class StreamingContext(Lifecycle):
         from .dstream.transformed import UnionDStream
 
         return UnionDStream(list(streams))
+
+    @checked(streams=_streams, func=function(("rdds",), ("time", "rdds")))
+    def transform(self, streams, func):
+        """A stream whose batches ``func(rdds)`` or ``func(time, rdds)`` builds on the driver from the same
+        batch of each of ``streams`` (Spark's ``StreamingContext.transform``).
+
+        ``rdds`` is a list holding the RDD of each stream, in the order of ``streams``; the streams must
+        slide alike. ``func`` returns an RDD.
+
+        Examples
+        --------
+        >>> a, b, c = (ssc.queue_stream([[i]]) for i in range(3))  # doctest: +SKIP
+        >>> ssc.transform([a, b, c], lambda rdds: rdds[0].union(*rdds[1:]))  # doctest: +SKIP
+        """
+        from .dstream.transformed import TransformedDStream
+
+        if streams[0].ssc is not self:
+            raise ValueError(f"transform(): stream '{streams[0].name}' belongs to another StreamingContext; pass "
+                             "streams made by this context")
+        return TransformedDStream(streams, func, as_list=True)
 
     # -- settings --------------------------------------------------------------------------
     def remember(self, duration) -> None:
@@ -290,7 +345,7 @@ class StreamingContext(Lifecycle):
         return ssc
 
     @classmethod
-    @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=_flag)
+    @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=flag)
     def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None, *,
                       upgrade: bool = False):
         """Recover the context checkpointed in ``directory``, or build a new one with ``setup()``.

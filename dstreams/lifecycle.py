@@ -15,6 +15,7 @@ import threading
 import weakref
 
 from . import dashboard, notebook
+from ._util import to_seconds
 from .notebook import RoutedThread
 from .scheduler.generator import JobGenerator
 from .scheduler.jobs import JobScheduler
@@ -207,12 +208,13 @@ class Lifecycle:
             if ref is not None and ref() is self:
                 del _active[key]
 
-    def await_termination(self, timeout: float | None = None) -> bool:
+    def await_termination(self, timeout=None) -> bool:
         """Wait until the context stops; re-raise the failure that stopped it.
 
-        Returns True when it stopped, False when ``timeout`` seconds passed first.
+        Returns True when it stopped, False when ``timeout`` (seconds, a ``timedelta`` or a string such as
+        ``"30s"``) passed first.
         """
-        done = self._terminated.wait(timeout)
+        done = self._terminated.wait(None if timeout is None else to_seconds(timeout, "await_termination(): timeout"))
         if self._error is not None:
             self._wait_stopped()
             raise self._error

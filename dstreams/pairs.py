@@ -1,4 +1,5 @@
-"""Pair operations of an RDD: the records are ``(key, value)`` pairs (Spark's ``PairRDDFunctions``).
+"""Pair operations of an RDD: the records are ``(key, value)`` pairs (Spark's ``PairRDDFunctions``), and
+``key_by``, which makes such pairs.
 
 They follow Spark: a hash partitioner (or the one the records already have, then without a shuffle),
 a ``num_partitions`` argument, and a map-side combine before the shuffle. :class:`PairOperations` is a
@@ -14,6 +15,7 @@ from dask.base import tokenize
 
 from . import shuffle as _shuffle
 from ._compat import List, Task, TaskRef
+from ._util import checked, function, partitions
 from .partitions import (
     _append,
     _as_list,
@@ -30,6 +32,7 @@ from .partitions import (
     _seq_from_zero,
     _tag,
 )
+from .shuffle import portable_hash
 
 
 class PairOperations:
@@ -55,14 +58,40 @@ class PairOperations:
             num_partitions = max(1, self.npartitions)  # a batch with no partitions shuffles into one
         return _shuffle.HashPartitioner(num_partitions)
 
-    def partition_by(self, num_partitions: int, partition_func=None, name=None):
-        """Hash-partition ``(key, value)`` records by key into ``num_partitions`` partitions."""
-        partitioner = _shuffle.HashPartitioner(num_partitions)
-        if partition_func is not None:
+    @checked(num_partitions=partitions(optional=False), partition_func=function(("key",)))
+    def partition_by(self, num_partitions: int, partition_func=portable_hash, name=None):
+        """Send each ``(key, value)`` record to partition ``partition_func(key) % num_partitions`` (Spark's
+        ``partitionBy``); records already partitioned that way are returned as they are.
+
+        With the default :func:`~dstreams.shuffle.portable_hash`, later pair operations with the same number
+        of partitions (``reduce_by_key``, ``join``, ...) need no shuffle.
+
+        Examples
+        --------
+        >>> parted = RDD.from_list([(1, "a"), (2, "b"), (3, "c")], 1).partition_by(2)
+        >>> parted.glom().collect()
+        [[(2, 'b')], [(1, 'a'), (3, 'c')]]
+        """
+        if partition_func is portable_hash:
+            partitioner = _shuffle.HashPartitioner(num_partitions)
+        else:
             partitioner = _CustomPartitioner(num_partitions, partition_func)
+        if self.partitioner == partitioner:
+            return self
         return self._shuffle("partition-by", partitioner, name=name)
 
     # -- pair transformations --------------------------------------------------------------
+    @checked(f=function(("record",)))
+    def key_by(self, f, name=None):
+        """Pair every record with a key: ``(f(record), record)`` (Spark's ``keyBy``).
+
+        Examples
+        --------
+        >>> RDD.from_list(["a", "bb"], 1).key_by(len).collect()
+        [(1, 'a'), (2, 'bb')]
+        """
+        return self.map(functools.partial(_keyed, f), name=name)
+
     def keys(self, name=None):
         """The key of every ``(key, value)`` record."""
         return self.map(operator.itemgetter(0), name=name)
@@ -116,6 +145,35 @@ class PairOperations:
         """Count the records of each key and return the dict to the driver."""
         return dict(self.map_values(_one).reduce_by_key(operator.add).collect())
 
+    def lookup(self, key) -> list:
+        """The values of ``key``, as a list on the driver (Spark's ``lookup``).
+
+        When the records are hash-partitioned (after a pair operation or :meth:`partition_by`), only the
+        partition that can hold ``key`` is computed.
+
+        Examples
+        --------
+        >>> RDD.from_list([("a", 1), ("b", 2), ("a", 3)], 2).lookup("a")
+        [1, 3]
+        """
+        values = self.filter(functools.partial(_has_key, key)).values()
+        if self.partitioner is None:
+            return values.collect()
+        return values._select([(values.name, self.partitioner(key))], None).compute()
+
+    @checked(num_partitions=partitions())
+    def subtract_by_key(self, other, num_partitions=None, name=None):
+        """The ``(key, value)`` records whose key is not a key of ``other`` (Spark's ``subtractByKey``).
+
+        Examples
+        --------
+        >>> a = RDD.from_list([("a", 1), ("b", 2), ("a", 3)], 2)
+        >>> sorted(a.subtract_by_key(RDD.from_list([("b", None)], 1)).collect())
+        [('a', 1), ('a', 3)]
+        """
+        grouped = self.cogroup(other, num_partitions=num_partitions, name=name and name + "-cogroup")
+        return grouped._per_partition("subtract-by-key", _flat_map, _only_left, name=name, keep_partitioner=True)
+
     def cogroup(self, *others, num_partitions=None, name=None):
         """For each key of any input, ``(key, ([values of self], [values of other], ...))``."""
         rdds = (self,) + others
@@ -154,6 +212,19 @@ class PairOperations:
         grouped = self.cogroup(other, num_partitions=num_partitions, name=name and name + "-cogroup")
         flat = functools.partial(_join_flat, how)
         return grouped._per_partition("join", _flat_map, flat, name=name, keep_partitioner=True)
+
+
+def _keyed(f, x):
+    return (f(x), x)
+
+
+def _has_key(key, kv):
+    return kv[0] == key
+
+
+def _only_left(kv):
+    k, (left, right) = kv
+    return [] if right else [(k, v) for v in left]
 
 
 class _CustomPartitioner:

@@ -5,6 +5,7 @@ of narrow operations in one pass, using the generator form of the record-level o
 """
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import operator
@@ -154,7 +155,7 @@ def _reduce_partition(f, part):
 
 
 def _fold_partition(zero, f, part):
-    return [functools.reduce(f, part, zero)]
+    return [functools.reduce(f, part, copy.deepcopy(zero))]  # f may change its accumulator in place
 
 
 def _count_partition(part):
@@ -182,6 +183,16 @@ def _write_text(path, part):
     with fsspec.open(path, "w", encoding="utf-8") as fh:
         for x in part:
             fh.write(f"{x}\n")
+    return [path]
+
+
+def _write_pickle(path, part):
+    import pickle
+
+    import fsspec
+
+    with fsspec.open(path, "wb") as fh:
+        pickle.dump(list(part), fh, protocol=pickle.HIGHEST_PROTOCOL)
     return [path]
 
 

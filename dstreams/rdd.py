@@ -7,9 +7,10 @@ Pair operations (``reduce_by_key``, ``join``, ...) follow Spark: a hash partitio
 ``num_partitions`` argument, and a map-side combine before the shuffle.
 
 This module holds the collection itself: its constructors, the Dask protocol, the narrow
-transformations (pipelined), persistence and conversions. The pair operations are in
-:mod:`dstreams.pairs` and the actions (``collect``, ``count``, ...) in :mod:`dstreams.actions`, both
-base classes of RDD.
+transformations (pipelined) and conversions. The other operations are in base classes of RDD: the pair
+operations in :mod:`dstreams.pairs`, the actions (``collect``, ``count``, ...) in :mod:`dstreams.actions`,
+sorting and positions in :mod:`dstreams.sorting`, numbers and sampling in :mod:`dstreams.stats`, set
+operations in :mod:`dstreams.setops`, ``persist`` and ``checkpoint`` in :mod:`dstreams.persistence`.
 """
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ from dask.highlevelgraph import HighLevelGraph
 
 from . import shuffle as _shuffle
 from ._compat import DataNode, List, Task, TaskRef
-from ._util import call_with_optional_time  # noqa: F401  (re-exported for operators)
+from ._util import (
+    call_with_optional_time,  # noqa: F401  (re-exported for operators)
+    checked,
+    partitions,
+)
 from .actions import Actions
 from .dashboard import html as _html
 from .pairs import PairOperations, _CustomPartitioner  # noqa: F401  (older checkpoints refer to it here)
@@ -63,9 +68,13 @@ from .partitions import (  # noqa: F401  (tasks refer to these by name)
     _take,
     _write_text,
 )
+from .persistence import Persistence
+from .setops import SetOperations
+from .sorting import Sorting
+from .stats import Statistics
 
 
-class RDD(PairOperations, Actions):
+class RDD(PairOperations, Actions, Sorting, Statistics, SetOperations, Persistence):
     """The records of one batch: a lazy, partitioned Dask collection.
 
     Parameters
@@ -168,6 +177,7 @@ class RDD(PairOperations, Actions):
             name = rename.get(name, name)
         out = RDD(dsk, name, self.npartitions, self.client, self.partitioner)
         out.origins = self.origins
+        out.checkpoint_path = self.checkpoint_path
         return out
 
     @property
@@ -282,9 +292,21 @@ class RDD(PairOperations, Actions):
             layer[(name, j)] = Task((name, j), _shuffle.gather_bucket, j, refs)
         return self._new(name, layer, [self], num_partitions)
 
-    def coalesce(self, num_partitions: int, name=None):
-        """Merge neighbouring partitions into ``num_partitions`` without a shuffle."""
-        n = min(max(1, int(num_partitions)), self.npartitions)
+    @checked(num_partitions=partitions(optional=False))
+    def coalesce(self, num_partitions: int, shuffle: bool = False, name=None):
+        """Merge neighbouring partitions into ``num_partitions`` (as Spark's ``coalesce``).
+
+        Without ``shuffle`` it never makes more partitions than there are, and moves no record between
+        workers beyond joining neighbours; with ``shuffle=True`` it is :meth:`repartition`.
+
+        Examples
+        --------
+        >>> RDD.from_list(range(6), 3).coalesce(2).glom().collect()
+        [[0, 1], [2, 3, 4, 5]]
+        """
+        if shuffle:
+            return self.repartition(num_partitions, name=name)
+        n = min(num_partitions, self.npartitions)
         name = self._name("coalesce", name, n)
         groups = _slice_list(range(self.npartitions), n)
         layer = {
@@ -300,36 +322,15 @@ class RDD(PairOperations, Actions):
             operator.itemgetter(0), name=name
         )
 
-    # -- persistence -----------------------------------------------------------------------
-    def persist(self):
-        """Compute the partitions on the cluster and keep them there; returns the persisted RDD.
+    def get_num_partitions(self) -> int:
+        """The number of partitions (Spark's ``getNumPartitions``; also the attribute ``npartitions``).
 
-        Later operations on the returned RDD read the kept partitions instead of recomputing them.
+        Examples
+        --------
+        >>> RDD.from_list(range(10), 3).get_num_partitions()
+        3
         """
-        if self._persisted is not None:
-            return self
-        if self.client is None:
-            (out,) = dask.persist(self)
-        else:
-            out = self.client.persist(self)
-        out._persisted = list(out.dask.values()) if self.client is not None else True
-        return out
-
-    cache = persist
-
-    def unpersist(self) -> None:
-        """Release the partitions kept by :meth:`persist`."""
-        futures = self._persisted
-        self._persisted = None
-        if isinstance(futures, list):
-            for f in futures:
-                release = getattr(f, "release", None)
-                if release is not None:
-                    release()
-
-    @property
-    def is_persisted(self) -> bool:
-        return self._persisted is not None
+        return self.npartitions
 
     # -- conversions -----------------------------------------------------------------------
     def to_bag(self):

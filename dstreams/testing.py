@@ -16,17 +16,19 @@ Examples
 """
 from __future__ import annotations
 
+from ._util import to_seconds
 from .context import StreamingContextState
 from .errors import StreamingError
 from .scheduler.clock import ManualClock
 
 
-def run_batches(ssc, n: int, timeout: float = 60.0) -> list[int]:
+def run_batches(ssc, n: int, timeout=60.0) -> list[int]:
     """Start ``ssc`` if needed, then run ``n`` batches by advancing its manual clock one interval at a time.
 
-    Each batch is waited for until it finished; a failed batch raises its error here. Returns the batch
-    times (ms) that ran.
+    Each batch is waited for (up to ``timeout``: seconds, a ``timedelta`` or a string such as ``"1 minute"``)
+    until it finished; a failed batch raises its error here. Returns the batch times (ms) that ran.
     """
+    timeout = to_seconds(timeout, "run_batches(): timeout")
     clock = ssc.clock
     if not isinstance(clock, ManualClock):
         raise TypeError(

@@ -40,6 +40,34 @@ def check_operation(client, inputs, operation, expected, *, ordered=False, batch
     return outputs
 
 
+def check_table(client, inputs, operations=(), actions=()):
+    """Many table rows over the same input batches in one context (a context per row costs more than the row).
+
+    ``operations`` are ``(name, operation(stream), expected records per batch, ordered)``: each runs on its own
+    queue stream of ``inputs``, as :func:`check_operation`. ``actions`` are ``(name, action(rdd), expected
+    result per batch)``: each is called on the driver with every batch's RDD. Every row that differs is
+    reported, by name.
+    """
+    ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
+    got = {}
+    try:
+        for name, operation, _, _ in operations:
+            out = got[name] = []
+            operation(ssc.queue_stream(inputs)).foreach_rdd(lambda rdd, out=out: out.append(rdd.collect()))
+        source = ssc.queue_stream(inputs)
+        for name, action, _ in actions:
+            out = got[name] = []
+            source.foreach_rdd(lambda rdd, out=out, action=action: out.append(action(rdd)))
+        run_batches(ssc, len(inputs))
+    finally:
+        ssc.stop(stop_client=False)
+    wrong = [f"{name}:\n got: {[_norm(b, ordered) for b in got[name]]}\nwant: {[_norm(b, ordered) for b in want]}"
+             for name, _, want, ordered in operations
+             if [_norm(b, ordered) for b in got[name]] != [_norm(b, ordered) for b in want]]
+    wrong += [f"{name}:\n got: {got[name]}\nwant: {want}" for name, _, want in actions if got[name] != want]
+    assert not wrong, "\n".join(wrong)
+
+
 def check_operation2(client, inputs1, inputs2, operation, expected, *, ordered=False):
     """Two input streams: ``operation(stream1, stream2)``."""
     ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())

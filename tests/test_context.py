@@ -41,7 +41,8 @@ class Recorder(StreamingListener):
 @pytest.mark.parametrize("interval,message", [
     (0, "batch_interval must be positive"),
     (-1, "batch_interval must be positive"),
-    ("1s", "batch_interval must be a number of seconds or a datetime.timedelta"),
+    ("soon", "batch_interval 'soon' is not a duration Dask can read; write it as for example '500ms'"),
+    ([1], "batch_interval must be a number of seconds, a datetime.timedelta or a string such as '2s'"),
 ])
 def test_bad_batch_interval(client, interval, message):
     with pytest.raises((ValueError, TypeError), match=message):

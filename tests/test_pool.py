@@ -85,8 +85,9 @@ def test_clear_errors_for_bad_settings():
         ConnectionPool(FakeConn, close="close")
     with pytest.raises(ValueError, match="timeout must be positive"):
         ConnectionPool(FakeConn, timeout=0)
-    with pytest.raises(TypeError, match="timeout must be a number of seconds or a datetime.timedelta"):
-        ConnectionPool(FakeConn, timeout="30s")
+    with pytest.raises(TypeError, match="timeout must be a number of seconds, a datetime.timedelta or a string"):
+        ConnectionPool(FakeConn, timeout=[30])
+    assert ConnectionPool(FakeConn, timeout="30s").timeout == 30.0
     assert ConnectionPool(FakeConn, timeout=datetime.timedelta(seconds=2)).timeout == 2.0
     pool = ConnectionPool(lambda: None, max_size=1)
     with pytest.raises(TypeError, match="returned None"):

@@ -75,3 +75,19 @@ def test_pair_operations_equal_python(client, data, other, parts, nout):
     assert full == sorted(want, key=repr)
     assert sorted(left.distinct(nout).collect()) == sorted(set(data))
     assert left.count_by_key() == {k: len(v) for k, v in ref.items()}
+
+
+records = st.lists(st.integers(-3, 6), max_size=14)
+
+
+@SETTINGS
+@given(data=pairs, left=records, right=records, parts=st.integers(1, 4), nout=st.integers(1, 4),
+       ascending=st.booleans())
+def test_sorting_positions_and_set_operations_equal_python(client, data, left, right, parts, nout, ascending):
+    rdd = RDD.from_list(data, parts, client=client)
+    # Python's sort is stable, and so is sort_by_key: records of one key keep their order
+    assert rdd.sort_by_key(ascending, nout).collect() == sorted(data, key=lambda kv: kv[0], reverse=not ascending)
+    assert rdd.zip_with_index().collect() == [(kv, i) for i, kv in enumerate(data)]
+    a, b = RDD.from_list(left, parts, client=client), RDD.from_list(right, 2, client=client)
+    assert sorted(a.subtract(b, nout).collect()) == sorted(x for x in left if x not in right)
+    assert sorted(a.intersection(b, nout).collect()) == sorted(set(left) & set(right))

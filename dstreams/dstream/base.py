@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 from .._util import checked, function, partitions, positive, text
+from ..shuffle import portable_hash
 from .core import DStreamCore
 
 
@@ -29,6 +30,18 @@ def fluent(**checks):
     return wrap
 
 
+def _initial_state(value, what):
+    """An RDD of ``(key, state)`` pairs, a list of them (made an RDD, as PySpark does) or None."""
+    from ..rdd import RDD
+
+    if value is None or isinstance(value, RDD):
+        return value
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"{what} must be an RDD of (key, state) pairs, a list of them or None, got "
+                    f"{type(value).__name__}; for example ssc.parallelize([('a', 0)])")
+
+
 _record_fn = function(("record",))
 _reduce_fn = function(("a", "b"))
 _inverse_fn = function(("a", "b"), optional=True)
@@ -39,6 +52,16 @@ class DStream(DStreamCore):
 
     Subclasses set :attr:`dependencies` and :attr:`slide_ms` and implement :meth:`compute`.
     """
+
+    def context(self):
+        """The :class:`~dstreams.StreamingContext` this stream belongs to (Spark's ``DStream.context()``).
+
+        Examples
+        --------
+        >>> ssc.queue_stream([[1]]).context() is ssc  # doctest: +SKIP
+        True
+        """
+        return self.ssc
 
     # -- fluent API: each is one line that builds a small subclass --------------------------
     @fluent(f=_record_fn)
@@ -76,6 +99,17 @@ class DStream(DStreamCore):
     def repartition(self, num_partitions: int):
         """Spread each batch evenly over ``num_partitions`` partitions."""
         return _t.PerRDD(self, "repartition", lambda rdd, name: rdd.repartition(num_partitions, name=name))
+
+    @fluent(num_partitions=partitions(optional=False), partition_func=function(("key",)))
+    def partition_by(self, num_partitions: int, partition_func=portable_hash):
+        """Send each ``(key, value)`` record of each batch to partition ``partition_func(key) % num_partitions``.
+
+        Examples
+        --------
+        >>> pairs.partition_by(4)  # doctest: +SKIP
+        """
+        return _t.PerRDD(self, "partition-by",
+                         lambda rdd, name: rdd.partition_by(num_partitions, partition_func, name=name))
 
     @fluent()
     def union(self, *others):
@@ -199,9 +233,15 @@ class DStream(DStreamCore):
         return self.window(window_duration, slide_duration).group_by_key(num_partitions)
 
     # state
-    @fluent(update_func=function(("new_values", "last_state")), num_partitions=partitions())
+    @fluent(update_func=function(("new_values", "last_state")), num_partitions=partitions(),
+            initial_rdd=_initial_state)
     def update_state_by_key(self, update_func, num_partitions=None, initial_rdd=None):
-        """Keep a state per key: ``update_func(new_values, last_state)`` returns the new state or None."""
+        """Keep a state per key: ``update_func(new_values, last_state)`` returns the new state or None.
+
+        ``initial_rdd`` holds the ``(key, state)`` pairs to start from: an RDD, or a list of pairs.
+        """
+        if isinstance(initial_rdd, list):
+            initial_rdd = self.ssc.parallelize(initial_rdd)
         return _s.StateDStream(self, update_func, num_partitions, initial_rdd)
 
     @fluent()
@@ -234,7 +274,18 @@ class DStream(DStreamCore):
     @fluent(prefix=text)
     def save_as_text_files(self, prefix: str, suffix: str | None = None):
         """Save each batch as text files under ``prefix-TIME_IN_MS[.suffix]`` (an output operation)."""
-        return _o.save_as_text_files(self, prefix, suffix)
+        return _o.save_as_files(self, prefix, suffix, "save_as_text_file")
+
+    @fluent(prefix=text)
+    def save_as_pickle_files(self, prefix: str, suffix: str | None = None):
+        """Save each batch under ``prefix-TIME_IN_MS[.suffix]``, a pickled list of records per partition (an
+        output operation; see :meth:`RDD.save_as_pickle_file`).
+
+        Examples
+        --------
+        >>> counts.save_as_pickle_files("out/counts", "pkl")  # doctest: +SKIP
+        """
+        return _o.save_as_files(self, prefix, suffix, "save_as_pickle_file")
 
 
 from . import output as _o  # noqa: E402

@@ -59,12 +59,13 @@ def pprint(stream, num):
     return ForEachDStream(stream, show, "pprint")
 
 
-def save_as_text_files(stream, prefix, suffix):
+def save_as_files(stream, prefix, suffix, method):
+    """Save each batch with ``rdd.<method>(f"{prefix}-{batch_ms}[.{suffix}]")`` (``save_as_text_file``, ...)."""
     def save(time, rdd):
         ms = int(round(time.timestamp() * 1000))
-        rdd.save_as_text_file(f"{prefix}-{ms}" + (f".{suffix}" if suffix else ""))
+        getattr(rdd, method)(f"{prefix}-{ms}" + (f".{suffix}" if suffix else ""))
 
-    return ForEachDStream(stream, save, "save_as_text_files")
+    return ForEachDStream(stream, save, f"{method}s")
 
 
 __all__ = ["ForEachDStream", "Job", "ms_to_datetime"]

@@ -98,20 +98,23 @@ class UnionDStream(DStream):
 
 
 class TransformedDStream(DStream):
-    """Build each batch with a user function of the parents' RDDs, run on the driver."""
+    """Build each batch with a user function of the parents' RDDs, run on the driver: ``func(*rdds)``, or
+    ``func(rdds)`` with ``as_list`` (``ssc.transform``)."""
 
     op = "transform"
+    as_list = False  # a class default: streams checkpointed before it existed read as they were
 
-    def __init__(self, parents, func):
+    def __init__(self, parents, func, as_list=False):
         super().__init__(context_of(parents, "transform()"), parents)
         _same_slide(self.dependencies, "transform")
         self.func = func
+        self.as_list = as_list
 
     def compute(self, t):
         rdds = [d.get_or_compute(t) for d in self.dependencies]
         if any(r is None for r in rdds):
             return None
-        out = call_with_optional_time(self.func, t, *rdds)
+        out = call_with_optional_time(self.func, t, *([rdds] if self.as_list else rdds))
         if not isinstance(out, RDD):
             raise TypeError(
                 f"the function given to transform() on stream '{self.name}', {describe(self.func)}, "

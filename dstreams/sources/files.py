@@ -1,14 +1,17 @@
-"""text_file_stream: new files in a directory (any fsspec URL), one batch at a time, by Spark's rules.
+"""text_file_stream and binary_records_stream: new files in a directory (any fsspec URL), one batch at a time,
+by Spark's rules.
 
 A file belongs to the batch of time ``t`` when its modification time is in ``(threshold, t]`` and it was
 not already taken: ``threshold`` is the later of the context's start (with ``new_files_only``) and
 ``t - remember`` (at least 60 s, Spark's ``minRememberDuration``). Files are read on the workers, one
 partition per file. Names starting with ``.`` or ``_`` are ignored, as are files still being written
-under such a temporary name: write elsewhere and move them into the directory.
+under such a temporary name: write elsewhere and move them into the directory. A text file's records are
+its lines; a binary file's are its fixed-length slices.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import posixpath
 
 import fsspec
@@ -25,6 +28,16 @@ MIN_REMEMBER_MS = 60_000
 def read_text_lines(url: str) -> list[str]:
     with fsspec.open(url, "rt", encoding="utf-8") as fh:
         return Records(fh.read().splitlines())
+
+
+def read_binary_records(record_length: int, url: str) -> list[bytes]:
+    with fsspec.open(url, "rb") as fh:
+        data = fh.read()
+    if len(data) % record_length:
+        raise ValueError(f"file {url} holds {len(data)} bytes, not a whole number of records of record_length "
+                         f"{record_length}: its last {len(data) % record_length} bytes are not a record; write "
+                         "whole records, or give the record length the files are written with")
+    return Records(data[i:i + record_length] for i in range(0, len(data), record_length))
 
 
 def _mtime_ms(info: dict) -> int | None:
@@ -47,6 +60,7 @@ class FileInputDStream(InputDStream):
     """New text files in ``directory``: one record per line, one partition per file."""
 
     op = "text-file"
+    call = "text_file_stream"
     recoverable = True
 
     def __init__(self, ssc, directory: str, new_files_only: bool = True, file_filter=None):
@@ -54,7 +68,7 @@ class FileInputDStream(InputDStream):
         self.fs, self.root = fsspec.core.url_to_fs(directory)
         if not self.fs.isdir(self.root):
             raise FileNotFoundError(
-                f"text_file_stream directory {directory!r} does not exist (or is not a directory); "
+                f"{self.call} directory {directory!r} does not exist (or is not a directory); "
                 "create it first, then move finished files into it"
             )
         self.directory = directory
@@ -116,10 +130,29 @@ class FileInputDStream(InputDStream):
         files = sorted(self.recent[t]) if t in self.recent else self.find_new_files(t)
         self.report(t, 0, files=files)
         if not files:
-            return RDD.empty(self.ssc.client, name=self.rdd_name(t, "text-file-empty"))
+            return RDD.empty(self.ssc.client, name=self.rdd_name(t, f"{self.op}-empty"))
         name = self.rdd_name(t)
         proto = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
         urls = [p if proto in ("file", "local") else f"{proto}://{p}" for p in files]
-        layer = {(name, i): Task((name, i), read_text_lines, url) for i, url in enumerate(urls)}
+        read = self.reader()
+        layer = {(name, i): Task((name, i), read, url) for i, url in enumerate(urls)}
         graph = HighLevelGraph.from_collections(name, layer, dependencies=())
         return RDD(graph, name, len(urls), self.ssc.client)
+
+    def reader(self):
+        """The function that reads one file's records on a worker."""
+        return read_text_lines
+
+
+class BinaryRecordsInputDStream(FileInputDStream):
+    """New binary files in ``directory``: records of ``record_length`` bytes, one partition per file."""
+
+    op = "binary-records"
+    call = "binary_records_stream"
+
+    def __init__(self, ssc, directory: str, record_length: int, new_files_only: bool = True, file_filter=None):
+        super().__init__(ssc, directory, new_files_only, file_filter)
+        self.record_length = record_length
+
+    def reader(self):
+        return functools.partial(read_binary_records, self.record_length)

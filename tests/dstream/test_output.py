@@ -1,5 +1,6 @@
-"""Output operations: pprint, save_as_text_files, foreach_rdd with time."""
+"""Output operations: pprint, save_as_text_files, save_as_pickle_files, foreach_rdd with time."""
 import datetime
+import pickle
 
 from dstreams.testing import run_batches
 
@@ -27,3 +28,11 @@ def test_save_as_text_files(ssc, tmp_path):
     assert dirs == ["out-1000.txt", "out-2000.txt"]
     lines = sorted(line for p in (tmp_path / "out-1000.txt").glob("part-*") for line in p.read_text().split())
     assert lines == ["a", "b"]
+
+
+def test_save_as_pickle_files(ssc, tmp_path):
+    ssc.queue_stream([[("a", 1), {"b": [2]}], []]).save_as_pickle_files(str(tmp_path / "out"))
+    run_batches(ssc, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out-1000", "out-2000"]
+    records = [r for p in sorted((tmp_path / "out-1000").glob("part-*")) for r in pickle.loads(p.read_bytes())]
+    assert records == [("a", 1), {"b": [2]}] and (tmp_path / "out-2000" / "_SUCCESS").exists()

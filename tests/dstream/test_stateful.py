@@ -42,6 +42,13 @@ def test_update_state_by_key_with_initial_state_and_partitions(client, ssc, tmp_
                     [[("a", 11), ("z", 5)], [("a", 12), ("b", 1), ("z", 5)]], checkpoint_dir=tmp_path)
 
 
+def test_update_state_by_key_takes_its_initial_state_as_a_list(client, tmp_path):
+    """As PySpark, which parallelizes an initialRDD that is not an RDD."""
+    check_operation(client, WORDS[:2],
+                    lambda s: s.map(lambda w: (w, 1)).update_state_by_key(running_count, initial_rdd=[("b", 7)]),
+                    [[("a", 1), ("b", 7)], [("a", 2), ("b", 8)]], checkpoint_dir=tmp_path)
+
+
 def test_update_state_by_key_needs_a_checkpoint_directory(ssc):
     ssc.queue_stream([]).map(lambda w: (w, 1)).update_state_by_key(running_count).pprint()
     with pytest.raises(ValueError,

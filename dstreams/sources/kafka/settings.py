@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..._util import to_seconds
 from .clients import KafkaParamsError
 
 __all__ = ["check_client_values", "check_flag", "check_positive_int", "check_rate", "check_seconds",
@@ -65,10 +66,12 @@ def check_positive_int(value: Any, what: str, unit: str, example: int) -> int:
 
 
 def check_seconds(value: Any, what: str, example: float) -> float:
-    """A finite number of seconds >= 0."""
-    if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise KafkaParamsError(f"{what} must be a finite number of seconds >= 0 (e.g. {example}), got {value!r}")
-    return float(value)
+    """A finite number of seconds >= 0 (a number, a ``timedelta`` or a Dask duration string such as ``"2m"``)."""
+    try:
+        return to_seconds(value, what)
+    except (TypeError, ValueError) as e:
+        raise KafkaParamsError(f"{what} must be a finite number of seconds >= 0 (e.g. {example}, or a string such "
+                               f"as '2 minutes'), got {value!r}") from e
 
 
 def check_flag(value: Any, what: str) -> bool:

@@ -1,7 +1,6 @@
 """ReceiverInputDStream: a stream whose batches are the blocks its receiver stored."""
 from __future__ import annotations
 
-import datetime
 import logging
 import numbers
 
@@ -48,8 +47,7 @@ class ReceiverInputDStream(InputDStream):
             raise ValueError(f"max_rate must be a positive number of records per second or None, got {max_rate!r}")
         if not isinstance(max_restarts, numbers.Integral) or isinstance(max_restarts, bool) or max_restarts < 0:
             raise ValueError(f"max_restarts must be an integer >= 0, got {max_restarts!r}")
-        zero = restart_delay == 0 or (isinstance(restart_delay, datetime.timedelta) and not restart_delay)
-        delay_ms = 0 if zero else to_ms(restart_delay, "restart_delay")
+        delay_ms = to_ms(restart_delay, "restart_delay", allow_zero=True)
         block_ms = to_ms(block_interval, "block_interval")
         _check_picklable(receiver)
         super().__init__(ssc)
