@@ -67,6 +67,13 @@ class StreamingContext(Lifecycle):
         Seconds between batches (default 1.0).
     clock : Clock, optional
         Where time comes from; tests pass a :class:`dstreams.testing.ManualClock`.
+    on_batch_failure : "stop" or "continue"
+        What a failed batch (an output operation that raised) does. ``"stop"`` (the default): the context
+        stops and ``await_termination()`` raises the failure. ``"continue"`` (Spark's behaviour, which
+        :mod:`dstreams.pyspark` uses): the failure is reported (log, ``on_streaming_error`` and the batch's
+        ``BatchInfo`` to listeners), ``await_termination()`` raises the first one at once, and the next batches
+        keep running until ``stop()``. A batch that cannot be built, or a receiver past its restarts, stops
+        the context either way.
 
     Examples
     --------
@@ -83,7 +90,10 @@ class StreamingContext(Lifecycle):
     [[('a', 2), ('b', 1)], [('b', 1)]]
     """
 
-    def __init__(self, client=None, batch_interval=1.0, clock=None):
+    def __init__(self, client=None, batch_interval=1.0, clock=None, *, on_batch_failure: str = "stop"):
+        if on_batch_failure not in ("stop", "continue"):
+            raise ValueError(f"on_batch_failure must be 'stop' or 'continue', got {on_batch_failure!r}")
+        self.on_batch_failure = on_batch_failure
         self.batch_ms = to_ms(batch_interval, "batch_interval")
         self.clock = clock if clock is not None else SystemClock()
         self._owns_client = False
@@ -96,6 +106,7 @@ class StreamingContext(Lifecycle):
         self._state = StreamingContextState.INITIALIZED
         self._state_lock = threading.RLock()
         self._terminated = threading.Event()
+        self._failed = threading.Event()  # a batch failed under on_batch_failure="continue"
         self._error: BaseException | None = None
         self.checkpoint_dir: str | None = None
         self.checkpoint_key = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 import weakref
 
 from . import dashboard, notebook
@@ -78,7 +79,7 @@ class Lifecycle:
             reporter = dashboard.attach(self)  # the Streaming page of the Dask dashboard
             self.runtime.dashboard_url = dashboard.page_url(self.client) if reporter is not None else None
             self._scheduler = JobScheduler(self.clock, self.runtime.bus, self._on_batch_done, self._on_error,
-                                           annotations)
+                                           annotations, self.on_batch_failure)
             checkpointer = None
             if self.checkpoint_dir is not None:
                 from .checkpoint import CheckpointWriter
@@ -130,11 +131,14 @@ class Lifecycle:
     def _on_batch_done(self, time_ms):
         self._generator.clear(time_ms)
 
-    def _on_error(self, error):
+    def _on_error(self, error, stop: bool = True):
         if self._error is None:
             self._error = error
         logger.error("dstreams: %s", error)
         self.runtime.bus.post("on_streaming_error", error)
+        if not stop:  # on_batch_failure="continue": reported; await_termination raises it, batches go on
+            self._failed.set()
+            return
         # stop from another thread: this one is the job executor, which stop() joins
         RoutedThread(self._stop_streaming, "dstreams-stop-on-error", args=(False,)).start()
 
@@ -212,13 +216,29 @@ class Lifecycle:
         """Wait until the context stops; re-raise the failure that stopped it.
 
         Returns True when it stopped, False when ``timeout`` (seconds, a ``timedelta`` or a string such as
-        ``"30s"``) passed first.
+        ``"30s"``) passed first. With ``on_batch_failure="continue"`` it raises the first failed batch's error
+        as soon as there is one (as Spark's ``awaitTermination`` does), while the context keeps running
+        batches until ``stop()``.
         """
-        done = self._terminated.wait(None if timeout is None else to_seconds(timeout, "await_termination(): timeout"))
+        timeout = None if timeout is None else to_seconds(timeout, "await_termination(): timeout")
+        if self.on_batch_failure == "continue":
+            done = self._wait_stopped_or_failed(timeout)
+        else:
+            done = self._terminated.wait(timeout)
         if self._error is not None:
-            self._wait_stopped()
+            if self.on_batch_failure == "stop" or self._terminated.is_set():
+                self._wait_stopped()
             raise self._error
         return done
+
+    def _wait_stopped_or_failed(self, timeout) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._terminated.is_set() and not self._failed.is_set():
+            left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+            if left <= 0:
+                break
+            self._terminated.wait(left)
+        return self._terminated.is_set()
 
     def _wait_stopped(self) -> None:
         """Wait until the stop that a failure started has finished, so that the caller who is given the

@@ -29,12 +29,15 @@ class JobScheduler:
     It reports each batch to the listener bus, tells ``on_batch_done(time)`` when a batch finished
     (the generator clears metadata then), and ``on_error(error)`` when one failed. The jobs run under
     ``dask.annotate(**annotations)`` (the run's span, see :mod:`.spans`). It keeps nothing per batch:
-    only the last batch that finished.
+    only the last batch that finished. With ``on_batch_failure="continue"`` a failed batch is reported
+    with ``on_error(error, stop=False)`` and counts as finished, and the next batches run (Spark's way).
     """
 
-    def __init__(self, clock, bus, on_batch_done, on_error, annotations: dict | None = None):
+    def __init__(self, clock, bus, on_batch_done, on_error, annotations: dict | None = None,
+                 on_batch_failure: str = "stop"):
         self.clock, self.bus = clock, bus
         self.on_batch_done, self.on_error = on_batch_done, on_error
+        self.on_batch_failure = on_batch_failure
         self.annotations = annotations or {}
         self._queue: queue.Queue = queue.Queue()
         self._cond = threading.Condition()
@@ -101,8 +104,10 @@ class JobScheduler:
                 logger.exception("dstreams: completing the input info of batch %d ms failed", job_set.time_ms)
         self.bus.post("on_batch_completed", info)
         if failure is not None:
-            self._fail(failure)
-            return
+            if self.on_batch_failure == "stop":
+                self._fail(failure)
+                return
+            self.on_error(failure, stop=False)
         self.on_batch_done(job_set.time_ms)  # queues its clean-up before anyone waiting for it wakes up
         with self._cond:
             self.last_completed = job_set.time_ms
