@@ -247,7 +247,7 @@ class StreamingContext:
         if self._exit_hook is not None:
             atexit.unregister(self._exit_hook)
             self._exit_hook = None
-        self.ssc.stop(stop_client=False, graceful=stopGraceFully)
+        self.ssc.stop(stop_client=None if stopSparkContext else False, graceful=stopGraceFully)
         if stopSparkContext:
             self._sc.stop()
 
