@@ -390,6 +390,13 @@ class StreamingContext(Lifecycle):
             ssc._restored = restored
         return ssc
 
+    def __getattr__(self, name):
+        # only for attributes the context does not have
+        from ._names import camel_case_hint
+
+        hint = camel_case_hint(self, name)
+        raise AttributeError(f"StreamingContext has no attribute {name!r}" + (f": {hint}" if hint else ""))
+
     def __reduce__(self):
         # checkpoints write the context as a reference (see checkpoint._Pickler); anything else is a mistake
         raise TypeError(

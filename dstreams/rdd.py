@@ -23,6 +23,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from . import shuffle as _shuffle
 from ._compat import DataNode, List, Task, TaskRef
+from ._names import camel_case_hint
 from ._util import (
     call_with_optional_time,  # noqa: F401  (re-exported for operators)
     checked,
@@ -346,6 +347,7 @@ class RDD(PairOperations, Actions, Sorting, Statistics, SetOperations, Persisten
     def __getattr__(self, name):
         # only for attributes the RDD does not have: a source may say where its own ones are to be found
         hint = ATTRIBUTE_HINTS.get(name) if not name.startswith("__") else None
+        hint = hint or camel_case_hint(self, name)
         raise AttributeError(f"{self!r} has no attribute {name!r}" + (f": {hint}" if hint else ""))
 
 

@@ -95,7 +95,7 @@ def test_a_dstream_shows_its_lineage_sources_first(ssc):
                        "2s", "Remember")
     rows = [page.index(name) for name in ("numbers", "map-", "union-", f"<b>{joined.name}</b>")]
     assert rows == sorted(rows), "sources first, the stream itself last"
-    assert repr(joined) == f"<WindowedDStream '{joined.name}'>"
+    assert repr(joined) == f"<DStream '{joined.name}'>"
 
 
 def test_an_rdd_shows_its_partitions_and_partitioner(ssc):

@@ -13,6 +13,7 @@ import functools
 import re
 import threading
 
+from .._names import camel_case_hint
 from .._util import fmt_ms, ms_to_datetime, time_to_ms, to_ms
 from ..dashboard import html as _html
 
@@ -77,7 +78,13 @@ class DStreamCore:
     @_html.text_repr
     def __repr__(self):
         name = self.__dict__.get("name")  # None on a stream whose __init__ failed early
-        return f"<{type(self).__name__} '{name}'>" if name else f"<{type(self).__name__}>"
+        return f"<DStream '{name}'>" if name else "<DStream>"  # never an internal class name (PerRDD)
+
+    def __getattr__(self, name):
+        # only for attributes the stream does not have
+        hint = camel_case_hint(self, name)
+        who = f"DStream '{self.__dict__['name']}'" if "name" in self.__dict__ else "DStream"
+        raise AttributeError(f"{who} has no attribute {name!r}" + (f": {hint}" if hint else ""))
 
     @_html.html_repr
     def _repr_html_(self):

@@ -206,8 +206,13 @@ TABLES = {"StreamingContext": STREAMING_CONTEXT, "DStream": DSTREAM, "StreamingL
 
 
 def render() -> str:
-    """The Markdown table of every PySpark name the facade maps (the programming guide includes it)."""
-    lines = []
+    """The Markdown tables of the Spark settings used and of every PySpark name the facade maps (the programming
+    guide includes them between ``<!-- pyspark-names -->`` markers; a test checks they are current)."""
+    from .conf import HONOURED
+
+    lines = ["#### SparkConf settings used", "", "| setting | what it does here |", "|---|---|"]
+    lines += [f"| `{key}` | {what} |" for key, what in HONOURED.items()]
+    lines += ["", "Other settings are accepted, with one warning naming them.", ""]
     for cls, entries in TABLES.items():
         lines += [f"#### {cls}", "", "| PySpark | dstreams | difference |", "|---|---|---|"]
         for e in entries:
