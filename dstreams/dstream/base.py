@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from .._util import checked, function, partitions, positive, text
+from .._util import checked, function, partitions, positive, text, to_ms
 from ..shuffle import portable_hash
 from .core import DStreamCore
 
@@ -43,6 +43,13 @@ def _initial_state(value, what):
 
 
 _record_fn = function(("record",))
+
+
+def _ms(allow_zero=False, optional=False):
+    """A check for :func:`fluent`: a duration, made whole milliseconds (None allowed when ``optional``)."""
+    def check(value, what):
+        return None if value is None and optional else to_ms(value, what, allow_zero=allow_zero)
+    return check
 _reduce_fn = function(("a", "b"))
 _inverse_fn = function(("a", "b"), optional=True)
 
@@ -249,6 +256,25 @@ class DStream(DStreamCore):
         """Map each record with a per-key ``State`` (see :class:`dstreams.StateSpec`)."""
         return _s.MapWithStateDStream(self, spec)
 
+    # event time
+    @fluent(timestamp_func=_record_fn, max_delay=_ms(allow_zero=True), idle_timeout=_ms(optional=True))
+    def with_event_time(self, timestamp_func, max_delay, idle_timeout=None):
+        """An event-time stream: ``timestamp_func(record)`` gives each record's event time in seconds.
+
+        Its watermark is, per input partition (a Kafka partition, say), the largest event time seen minus
+        ``max_delay``; the stream's watermark is the minimum over the partitions, leaving out those that had
+        no record for longer than ``idle_timeout`` (batch time); it never moves backwards. Window with
+        :meth:`~dstreams.dstream.eventtime.EventDStream.reduce_by_key_and_event_window` and its family; see
+        the "Event time" guide. It keeps state, so it needs ``ssc.checkpoint(directory)``.
+
+        Examples
+        --------
+        >>> events = stream.with_event_time(lambda r: r.timestamp / 1000, max_delay=10)  # doctest: +SKIP
+        >>> counts = events.map(lambda r: (r.key, 1)).reduce_by_key_and_event_window(
+        ...     operator.add, window=60)  # doctest: +SKIP
+        """
+        return _et.EventTimeSource(self, timestamp_func, max_delay, idle_timeout)
+
     # output operations
     @fluent(func=function(("rdd",), ("time", "rdd")))
     def foreach_rdd(self, func):
@@ -288,6 +314,7 @@ class DStream(DStreamCore):
         return _o.save_as_files(self, prefix, suffix, "save_as_pickle_file")
 
 
+from . import eventtime as _et  # noqa: E402
 from . import output as _o  # noqa: E402
 from . import stateful as _s  # noqa: E402
 from . import transformed as _t  # noqa: E402

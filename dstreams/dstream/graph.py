@@ -158,6 +158,9 @@ class DStreamGraph:
         """Tell the sources that the jobs of batch ``t`` ran (before listeners hear it completed)."""
         for inp in self.inputs:
             inp.batch_jobs_done(t)
+        for s in self.streams:  # streams that report on their batch (event-time windows' counts)
+            if not getattr(s, "is_input", False) and hasattr(type(s), "batch_jobs_done"):
+                s.batch_jobs_done(t)
 
     def clear_metadata(self, t: int) -> None:
         for out in self.outputs:
