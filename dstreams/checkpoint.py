@@ -57,9 +57,12 @@ class _Pickler(cloudpickle.Pickler):
         from distributed import Client
 
         from .context import StreamingContext
+        from .signing import SigningKey
 
         if isinstance(obj, StreamingContext):
             return "context"
+        if isinstance(obj, SigningKey):  # never its bytes: the reader derives it from its checkpoint_key
+            return "data-key"
         if isinstance(obj, Client):
             return "client"
         return None
@@ -75,11 +78,15 @@ class _Pickler(cloudpickle.Pickler):
 class _Unpickler(pickle.Unpickler):
     """Reads a checkpoint into ``context``: the references :class:`_Pickler` wrote become its own."""
 
-    def __init__(self, data: bytes, context):
+    def __init__(self, data: bytes, context, key=None):
         super().__init__(io.BytesIO(data))
-        self.context = context
+        self.context, self.key = context, key
 
     def persistent_load(self, pid):
+        if pid == "data-key":
+            from .signing import data_key
+
+            return data_key(self.key)
         if self.context is None:  # read for inspection, not into a context
             return None
         if pid == "context":
@@ -96,9 +103,9 @@ def dumps(obj) -> bytes:
     return buf.getvalue()
 
 
-def loads(data: bytes, context):
-    """Unpickle a checkpoint written by :func:`dumps` into ``context``."""
-    return _Unpickler(data, context).load()
+def loads(data: bytes, context, key=None):
+    """Unpickle a checkpoint written by :func:`dumps` into ``context`` (``key``: its checkpoint key)."""
+    return _Unpickler(data, context, key).load()
 
 
 def _versions():
@@ -239,7 +246,7 @@ def read_file(path: str, key=None, make_context=None) -> CheckpointState:
                 f"checkpoint {path} failed its signature check (checkpoint_key missing or different); it was "
                 "not unpickled"
             )
-    return loads(payload, make_context(header) if make_context is not None else None)
+    return loads(payload, make_context(header) if make_context is not None else None, key)
 
 
 def read_latest(directory: str, key=None, make_context=None) -> CheckpointState | None:
@@ -270,44 +277,58 @@ def read_latest(directory: str, key=None, make_context=None) -> CheckpointState 
 # data checkpoints: the partitions of an RDD, written by worker tasks, read back lazily
 
 
-def _write_partition(path: str, part) -> list:
+def _write_partition(path: str, part, key=None) -> list:
+    from .signing import seal
+
     fs, p = fsspec.core.url_to_fs(path)
     tmp = f"{p}.{uuid.uuid4().hex}.tmp"
     with fs.open(tmp, "wb") as fh:
-        fh.write(recordfile.dumps(part))
+        fh.write(seal(recordfile.dumps(part), key))
     fs.mv(tmp, p)
     return [path]
 
 
-def _read_partition(path: str) -> list:
+def _read_partition(path: str, key=None, trusted: bool = True) -> list:
     from ._util import as_records
+    from .signing import unseal
 
     with fsspec.open(path, "rb") as fh:
-        return as_records(recordfile.loads(fh.read(), path))
+        data = unseal(fh.read(), key, f"data checkpoint file {path}")
+    return as_records(recordfile.loads(data, path, trusted=trusted))
 
 
-def write_rdd(rdd, directory: str) -> list[str]:
-    """Write every partition of ``rdd`` as ``part-NNNNN`` under ``directory``, in parallel on the workers."""
+def write_rdd(rdd, directory: str, key=None) -> list[str]:
+    """Write every partition of ``rdd`` as ``part-NNNNN`` under ``directory``, in parallel on the workers;
+    signed with ``key`` (the checkpoint key) when given."""
     from ._compat import Task, TaskRef
+    from .signing import data_key
 
     fs, root = fsspec.core.url_to_fs(directory)
     fs.makedirs(root, exist_ok=True)
     base = directory.rstrip("/")
     name = f"data-checkpoint-{rdd.name}"
-    layer = {(name, i): Task((name, i), _write_partition, f"{base}/part-{i:05d}", TaskRef(k))
+    key = data_key(key)
+    layer = {(name, i): Task((name, i), _write_partition, f"{base}/part-{i:05d}", TaskRef(k), key)
              for i, k in enumerate(rdd.__dask_keys__())}
     return rdd._new(name, layer, [rdd]).compute()
 
 
-def read_rdd(directory: str, npartitions: int, client, name: str, partitioner=None):
-    """An RDD whose partition ``i`` is read from ``directory/part-i`` (its lineage starts there)."""
+def read_rdd(directory: str, npartitions: int, client, name: str, partitioner=None, key=None, trusted=True):
+    """An RDD whose partition ``i`` is read from ``directory/part-i`` (its lineage starts there).
+
+    With ``key`` (the checkpoint key) each file's signature is checked before it is decoded; with
+    ``trusted=False`` a file holding pickled values is refused instead of unpickled.
+    """
     from dask.highlevelgraph import HighLevelGraph
 
     from ._compat import Task
     from .rdd import RDD
+    from .signing import data_key
 
     base = directory.rstrip("/")
-    layer = {(name, i): Task((name, i), _read_partition, f"{base}/part-{i:05d}") for i in range(npartitions)}
+    key = data_key(key)
+    layer = {(name, i): Task((name, i), _read_partition, f"{base}/part-{i:05d}", key, trusted)
+             for i in range(npartitions)}
     rdd = RDD(HighLevelGraph.from_collections(name, layer, dependencies=()), name, npartitions, client, partitioner)
     rdd.checkpoint_path = directory
     return rdd

@@ -55,6 +55,13 @@ def checkpoint_dir_of(client) -> str | None:
     return ssc.checkpoint_dir if ssc is not None else None
 
 
+def checkpoint_key_of(client):
+    """The checkpoint key of the StreamingContext last made on ``client`` (None without one)."""
+    ref = _contexts.get(client) if client is not None else None
+    ssc = ref() if ref is not None else None
+    return ssc.checkpoint_key if ssc is not None else None
+
+
 class StreamingContext(Lifecycle):
     """The entry point: cuts its inputs into a micro-batch every ``batch_interval`` and runs the jobs.
 
