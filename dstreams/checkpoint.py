@@ -27,7 +27,13 @@ import cloudpickle
 import fsspec
 
 from . import recordfile
-from .errors import CheckpointError, CheckpointSignatureError, CheckpointUnreadableError, CheckpointVersionError
+from .errors import (
+    CheckpointError,
+    CheckpointSecretError,
+    CheckpointSignatureError,
+    CheckpointUnreadableError,
+    CheckpointVersionError,
+)
 
 logger = logging.getLogger("dstreams")
 
@@ -63,6 +69,11 @@ class _Pickler(cloudpickle.Pickler):
             return "context"
         if isinstance(obj, SigningKey):  # never its bytes: the reader derives it from its checkpoint_key
             return "data-key"
+        from .sources.kafka.secrets import Secret
+
+        if isinstance(obj, Secret) and obj.env is None and obj.provider is None:
+            return ("secret", obj.setting)  # never its value: given again at recovery
+        return None
         if isinstance(obj, Client):
             return "client"
         return None
@@ -72,17 +83,35 @@ class _Pickler(cloudpickle.Pickler):
 
         if isinstance(obj, RDD):
             return RDD._restore, (obj.__getstate__(), obj.client)
+        from .sources.kafka.secrets import Secret
+
+        if isinstance(obj, Secret):  # a reference (environment variable, function), never a value
+            return obj.checkpoint_reduce()
         return super().reducer_override(obj)
 
 
 class _Unpickler(pickle.Unpickler):
     """Reads a checkpoint into ``context``: the references :class:`_Pickler` wrote become its own."""
 
-    def __init__(self, data: bytes, context, key=None):
+    def __init__(self, data: bytes, context, key=None, secrets=None):
         super().__init__(io.BytesIO(data))
-        self.context, self.key = context, key
+        self.context, self.key, self.secrets = context, key, secrets
+        self.missing: set[str] = set()  # secret settings the checkpoint left out and nobody gave
+
+    def _secret(self, setting):
+        from .sources.kafka.secrets import Secret
+
+        given = self.secrets(setting) if callable(self.secrets) else (self.secrets or {}).get(setting)
+        if given is None:
+            self.missing.add(setting)
+            return Secret.missing(setting)
+        if isinstance(given, Secret):
+            return Secret(given._value, setting, env=given.env, provider=given.provider)
+        return Secret(given, setting)
 
     def persistent_load(self, pid):
+        if isinstance(pid, tuple) and pid[0] == "secret":
+            return self._secret(pid[1])
         if pid == "data-key":
             from .signing import data_key
 
@@ -213,7 +242,7 @@ def read_latest_snapshot(directory: str, key=None) -> tuple[dict, str] | None:
     return None
 
 
-def read_file(path: str, key=None, make_context=None) -> CheckpointState:
+def read_file(path: str, key=None, make_context=None, secrets=None) -> CheckpointState:
     """Read one checkpoint, checking header, length, checksum and signature before unpickling.
 
     ``make_context(header)`` returns the StreamingContext the graph is read into (its references to the
@@ -246,10 +275,19 @@ def read_file(path: str, key=None, make_context=None) -> CheckpointState:
                 f"checkpoint {path} failed its signature check (checkpoint_key missing or different); it was "
                 "not unpickled"
             )
-    return loads(payload, make_context(header) if make_context is not None else None, key)
+    unpickler = _Unpickler(payload, make_context(header) if make_context is not None else None, key, secrets)
+    state = unpickler.load()
+    if unpickler.missing:
+        names = sorted(unpickler.missing)
+        raise CheckpointSecretError(
+            f"checkpoint {path} needs the secret Kafka settings {', '.join(names)}, which are never written to a "
+            "checkpoint: give them with StreamingContext.get_or_create(..., secrets={"
+            + ", ".join(f"{n!r}: ..." for n in names) + "}) (or set them as dstreams.kafka.Secret.from_env(...) "
+            "in the params)")
+    return state
 
 
-def read_latest(directory: str, key=None, make_context=None) -> CheckpointState | None:
+def read_latest(directory: str, key=None, make_context=None, secrets=None) -> CheckpointState | None:
     """The newest good checkpoint in ``directory``; None when there is none at all.
 
     A bad checkpoint is skipped with a warning; when every one is bad the error names the JSON offsets
@@ -261,8 +299,8 @@ def read_latest(directory: str, key=None, make_context=None) -> CheckpointState 
     errors = []
     for path in files:
         try:
-            return read_file(path, key, make_context)
-        except (CheckpointVersionError, CheckpointSignatureError):
+            return read_file(path, key, make_context, secrets)
+        except (CheckpointVersionError, CheckpointSignatureError, CheckpointSecretError):
             raise  # an older checkpoint would silently lose the newest state
         except CheckpointError as e:
             logger.warning("dstreams: skipping checkpoint: %s", e)

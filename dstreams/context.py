@@ -365,7 +365,7 @@ class StreamingContext(Lifecycle):
     @classmethod
     @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=flag)
     def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None, *,
-                      upgrade: bool = False):
+                      upgrade: bool = False, secrets=None):
         """Recover the context checkpointed in ``directory``, or build a new one with ``setup()``.
 
         With a usable checkpoint, the context is rebuilt on ``client`` (or a new in-process cluster)
@@ -382,6 +382,12 @@ class StreamingContext(Lifecycle):
         ``"restored"``, ``"not found"`` (new in this version, starts empty) or ``"not used"`` (in the
         checkpoint only).
 
+        Secret Kafka settings (``sasl_plain_password``, ``ssl_password``, ``sasl_oauth_token_provider``, any
+        setting named ``*password*``, ``*token*``, ``*secret*``) never enter a checkpoint. A recovery that does
+        not call ``setup()`` gets them from ``secrets``: a dict ``{setting: value}`` or a function
+        ``setting -> value`` (one value per setting name, for every Kafka source and sink); a setting given as
+        ``dstreams.kafka.Secret.from_env("VAR")`` in the params needs nothing here.
+
         Examples
         --------
         >>> def setup():
@@ -392,7 +398,7 @@ class StreamingContext(Lifecycle):
         >>> ssc = StreamingContext.get_or_create("/tmp/app-checkpoint", setup)  # doctest: +SKIP
         >>> ssc.start()  # doctest: +SKIP
         """
-        ssc, restored = recovery.get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade)
+        ssc, restored = recovery.get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade, secrets)
         if restored is not None:
             ssc._restored = restored
         return ssc
