@@ -27,7 +27,13 @@ import cloudpickle
 import fsspec
 
 from . import recordfile
-from .errors import CheckpointError, CheckpointSignatureError, CheckpointUnreadableError, CheckpointVersionError
+from .errors import (
+    CheckpointError,
+    CheckpointSecretError,
+    CheckpointSignatureError,
+    CheckpointUnreadableError,
+    CheckpointVersionError,
+)
 
 logger = logging.getLogger("dstreams")
 
@@ -57,9 +63,17 @@ class _Pickler(cloudpickle.Pickler):
         from distributed import Client
 
         from .context import StreamingContext
+        from .signing import SigningKey
 
         if isinstance(obj, StreamingContext):
             return "context"
+        if isinstance(obj, SigningKey):  # never its bytes: the reader derives it from its checkpoint_key
+            return "data-key"
+        from .sources.kafka.secrets import Secret
+
+        if isinstance(obj, Secret) and obj.env is None and obj.provider is None:
+            return ("secret", obj.setting)  # never its value: given again at recovery
+        return None
         if isinstance(obj, Client):
             return "client"
         return None
@@ -69,17 +83,39 @@ class _Pickler(cloudpickle.Pickler):
 
         if isinstance(obj, RDD):
             return RDD._restore, (obj.__getstate__(), obj.client)
+        from .sources.kafka.secrets import Secret
+
+        if isinstance(obj, Secret):  # a reference (environment variable, function), never a value
+            return obj.checkpoint_reduce()
         return super().reducer_override(obj)
 
 
 class _Unpickler(pickle.Unpickler):
     """Reads a checkpoint into ``context``: the references :class:`_Pickler` wrote become its own."""
 
-    def __init__(self, data: bytes, context):
+    def __init__(self, data: bytes, context, key=None, secrets=None):
         super().__init__(io.BytesIO(data))
-        self.context = context
+        self.context, self.key, self.secrets = context, key, secrets
+        self.missing: set[str] = set()  # secret settings the checkpoint left out and nobody gave
+
+    def _secret(self, setting):
+        from .sources.kafka.secrets import Secret
+
+        given = self.secrets(setting) if callable(self.secrets) else (self.secrets or {}).get(setting)
+        if given is None:
+            self.missing.add(setting)
+            return Secret.missing(setting)
+        if isinstance(given, Secret):
+            return Secret(given._value, setting, env=given.env, provider=given.provider)
+        return Secret(given, setting)
 
     def persistent_load(self, pid):
+        if isinstance(pid, tuple) and pid[0] == "secret":
+            return self._secret(pid[1])
+        if pid == "data-key":
+            from .signing import data_key
+
+            return data_key(self.key)
         if self.context is None:  # read for inspection, not into a context
             return None
         if pid == "context":
@@ -96,9 +132,9 @@ def dumps(obj) -> bytes:
     return buf.getvalue()
 
 
-def loads(data: bytes, context):
-    """Unpickle a checkpoint written by :func:`dumps` into ``context``."""
-    return _Unpickler(data, context).load()
+def loads(data: bytes, context, key=None):
+    """Unpickle a checkpoint written by :func:`dumps` into ``context`` (``key``: its checkpoint key)."""
+    return _Unpickler(data, context, key).load()
 
 
 def _versions():
@@ -206,7 +242,7 @@ def read_latest_snapshot(directory: str, key=None) -> tuple[dict, str] | None:
     return None
 
 
-def read_file(path: str, key=None, make_context=None) -> CheckpointState:
+def read_file(path: str, key=None, make_context=None, secrets=None) -> CheckpointState:
     """Read one checkpoint, checking header, length, checksum and signature before unpickling.
 
     ``make_context(header)`` returns the StreamingContext the graph is read into (its references to the
@@ -239,10 +275,19 @@ def read_file(path: str, key=None, make_context=None) -> CheckpointState:
                 f"checkpoint {path} failed its signature check (checkpoint_key missing or different); it was "
                 "not unpickled"
             )
-    return loads(payload, make_context(header) if make_context is not None else None)
+    unpickler = _Unpickler(payload, make_context(header) if make_context is not None else None, key, secrets)
+    state = unpickler.load()
+    if unpickler.missing:
+        names = sorted(unpickler.missing)
+        raise CheckpointSecretError(
+            f"checkpoint {path} needs the secret Kafka settings {', '.join(names)}, which are never written to a "
+            "checkpoint: give them with StreamingContext.get_or_create(..., secrets={"
+            + ", ".join(f"{n!r}: ..." for n in names) + "}) (or set them as dstreams.kafka.Secret.from_env(...) "
+            "in the params)")
+    return state
 
 
-def read_latest(directory: str, key=None, make_context=None) -> CheckpointState | None:
+def read_latest(directory: str, key=None, make_context=None, secrets=None) -> CheckpointState | None:
     """The newest good checkpoint in ``directory``; None when there is none at all.
 
     A bad checkpoint is skipped with a warning; when every one is bad the error names the JSON offsets
@@ -254,8 +299,8 @@ def read_latest(directory: str, key=None, make_context=None) -> CheckpointState 
     errors = []
     for path in files:
         try:
-            return read_file(path, key, make_context)
-        except (CheckpointVersionError, CheckpointSignatureError):
+            return read_file(path, key, make_context, secrets)
+        except (CheckpointVersionError, CheckpointSignatureError, CheckpointSecretError):
             raise  # an older checkpoint would silently lose the newest state
         except CheckpointError as e:
             logger.warning("dstreams: skipping checkpoint: %s", e)
@@ -270,44 +315,58 @@ def read_latest(directory: str, key=None, make_context=None) -> CheckpointState 
 # data checkpoints: the partitions of an RDD, written by worker tasks, read back lazily
 
 
-def _write_partition(path: str, part) -> list:
+def _write_partition(path: str, part, key=None) -> list:
+    from .signing import seal
+
     fs, p = fsspec.core.url_to_fs(path)
     tmp = f"{p}.{uuid.uuid4().hex}.tmp"
     with fs.open(tmp, "wb") as fh:
-        fh.write(recordfile.dumps(part))
+        fh.write(seal(recordfile.dumps(part), key))
     fs.mv(tmp, p)
     return [path]
 
 
-def _read_partition(path: str) -> list:
+def _read_partition(path: str, key=None, trusted: bool = True) -> list:
     from ._util import as_records
+    from .signing import unseal
 
     with fsspec.open(path, "rb") as fh:
-        return as_records(recordfile.loads(fh.read(), path))
+        data = unseal(fh.read(), key, f"data checkpoint file {path}")
+    return as_records(recordfile.loads(data, path, trusted=trusted))
 
 
-def write_rdd(rdd, directory: str) -> list[str]:
-    """Write every partition of ``rdd`` as ``part-NNNNN`` under ``directory``, in parallel on the workers."""
+def write_rdd(rdd, directory: str, key=None) -> list[str]:
+    """Write every partition of ``rdd`` as ``part-NNNNN`` under ``directory``, in parallel on the workers;
+    signed with ``key`` (the checkpoint key) when given."""
     from ._compat import Task, TaskRef
+    from .signing import data_key
 
     fs, root = fsspec.core.url_to_fs(directory)
     fs.makedirs(root, exist_ok=True)
     base = directory.rstrip("/")
     name = f"data-checkpoint-{rdd.name}"
-    layer = {(name, i): Task((name, i), _write_partition, f"{base}/part-{i:05d}", TaskRef(k))
+    key = data_key(key)
+    layer = {(name, i): Task((name, i), _write_partition, f"{base}/part-{i:05d}", TaskRef(k), key)
              for i, k in enumerate(rdd.__dask_keys__())}
     return rdd._new(name, layer, [rdd]).compute()
 
 
-def read_rdd(directory: str, npartitions: int, client, name: str, partitioner=None):
-    """An RDD whose partition ``i`` is read from ``directory/part-i`` (its lineage starts there)."""
+def read_rdd(directory: str, npartitions: int, client, name: str, partitioner=None, key=None, trusted=True):
+    """An RDD whose partition ``i`` is read from ``directory/part-i`` (its lineage starts there).
+
+    With ``key`` (the checkpoint key) each file's signature is checked before it is decoded; with
+    ``trusted=False`` a file holding pickled values is refused instead of unpickled.
+    """
     from dask.highlevelgraph import HighLevelGraph
 
     from ._compat import Task
     from .rdd import RDD
+    from .signing import data_key
 
     base = directory.rstrip("/")
-    layer = {(name, i): Task((name, i), _read_partition, f"{base}/part-{i:05d}") for i in range(npartitions)}
+    key = data_key(key)
+    layer = {(name, i): Task((name, i), _read_partition, f"{base}/part-{i:05d}", key, trusted)
+             for i in range(npartitions)}
     rdd = RDD(HighLevelGraph.from_collections(name, layer, dependencies=()), name, npartitions, client, partitioner)
     rdd.checkpoint_path = directory
     return rdd

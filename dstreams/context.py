@@ -55,6 +55,13 @@ def checkpoint_dir_of(client) -> str | None:
     return ssc.checkpoint_dir if ssc is not None else None
 
 
+def checkpoint_key_of(client):
+    """The checkpoint key of the StreamingContext last made on ``client`` (None without one)."""
+    ref = _contexts.get(client) if client is not None else None
+    ssc = ref() if ref is not None else None
+    return ssc.checkpoint_key if ssc is not None else None
+
+
 class StreamingContext(Lifecycle):
     """The entry point: cuts its inputs into a micro-batch every ``batch_interval`` and runs the jobs.
 
@@ -358,7 +365,7 @@ class StreamingContext(Lifecycle):
     @classmethod
     @checked(directory=text, setup=function(()), checkpoint_key=_key, upgrade=flag)
     def get_or_create(cls, directory: str, setup, client=None, clock=None, checkpoint_key=None, *,
-                      upgrade: bool = False):
+                      upgrade: bool = False, secrets=None):
         """Recover the context checkpointed in ``directory``, or build a new one with ``setup()``.
 
         With a usable checkpoint, the context is rebuilt on ``client`` (or a new in-process cluster)
@@ -375,6 +382,12 @@ class StreamingContext(Lifecycle):
         ``"restored"``, ``"not found"`` (new in this version, starts empty) or ``"not used"`` (in the
         checkpoint only).
 
+        Secret Kafka settings (``sasl_plain_password``, ``ssl_password``, ``sasl_oauth_token_provider``, any
+        setting named ``*password*``, ``*token*``, ``*secret*``) never enter a checkpoint. A recovery that does
+        not call ``setup()`` gets them from ``secrets``: a dict ``{setting: value}`` or a function
+        ``setting -> value`` (one value per setting name, for every Kafka source and sink); a setting given as
+        ``dstreams.kafka.Secret.from_env("VAR")`` in the params needs nothing here.
+
         Examples
         --------
         >>> def setup():
@@ -385,7 +398,7 @@ class StreamingContext(Lifecycle):
         >>> ssc = StreamingContext.get_or_create("/tmp/app-checkpoint", setup)  # doctest: +SKIP
         >>> ssc.start()  # doctest: +SKIP
         """
-        ssc, restored = recovery.get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade)
+        ssc, restored = recovery.get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade, secrets)
         if restored is not None:
             ssc._restored = restored
         return ssc

@@ -66,6 +66,11 @@ class CheckpointSignatureError(CheckpointError):
     """The checkpoint's signature is missing or does not match ``checkpoint_key``: it is not unpickled."""
 
 
+class CheckpointSecretError(CheckpointError):
+    """The checkpoint needs secret settings (passwords, tokens) that are never written to one and were not
+    given again (``get_or_create(..., secrets=...)``)."""
+
+
 class CheckpointUnreadableError(CheckpointError):
     """No checkpoint in the directory could be loaded (corrupt, or the code it refers to changed):
     ``get_or_create`` then resumes from the snapshot, as for a new version of the application."""

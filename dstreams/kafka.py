@@ -25,6 +25,7 @@ from .sources.kafka.offsets import (
     OffsetsUnavailableError,
 )
 from .sources.kafka.rdd import KafkaRDD
+from .sources.kafka.secrets import Secret
 from .sources.kafka.sink import producer_pool_stats, write
 from .sources.kafka.stream import DirectKafkaInputDStream
 from .sources.kafka.truncation import OffsetsTruncatedError
@@ -96,6 +97,7 @@ def create_direct_stream(ssc, topics, kafka_params, starting_offsets=None, max_r
 
 
 __all__ = [
+    "Secret",
     "DeadLetter",
     "DirectKafkaInputDStream",
     "KafkaCommitError",

@@ -62,7 +62,7 @@ class Persistence:
         (True, [0, 1, 2, 3])
         """
         from .checkpoint import read_rdd, write_rdd
-        from .context import checkpoint_dir_of
+        from .context import checkpoint_dir_of, checkpoint_key_of
 
         if self.is_checkpointed:
             return self
@@ -74,8 +74,9 @@ class Persistence:
                 "(an RDD made without a client has no context)"
             )
         path = f"{directory.rstrip('/')}/rdd/{self.name}"
-        write_rdd(self, path)
-        out = read_rdd(path, self.npartitions, self.client, f"checkpointed-{self.name}", self.partitioner)
+        key = checkpoint_key_of(self.client)
+        write_rdd(self, path, key)
+        out = read_rdd(path, self.npartitions, self.client, f"checkpointed-{self.name}", self.partitioner, key)
         out.origins = self.origins
         return out
 

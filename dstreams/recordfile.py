@@ -11,6 +11,9 @@ A file is one line ``dstreams-records 1 <encoding>`` followed by the records of 
 - ``pickle``: the whole partition pickled, when MessagePack cannot hold it (a str with lone surrogates).
 
 Files without the header line are read as the pickled partitions that dstreams wrote before.
+
+``loads(..., trusted=False)`` unpickles nothing: a file that holds pickled values (or is pickled whole)
+is refused with :class:`UntrustedPickleError`.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import uuid
 
 import cloudpickle
 import msgpack
+
+from .errors import CheckpointError
 
 HEADER = b"dstreams-records 1 "
 MSGPACK, PICKLE = b"msgpack", b"pickle"
@@ -65,8 +70,26 @@ def _pack_tz(tz):
     return cloudpickle.dumps(tz)
 
 
-def _unpack(data: bytes):
-    return msgpack.unpackb(data, ext_hook=_ext, strict_map_key=False, raw=False, use_list=True)
+class UntrustedPickleError(CheckpointError):
+    """A record file holds pickled values, and it is read in a mode that unpickles nothing."""
+
+
+def _refuse(path: str):
+    raise UntrustedPickleError(
+        f"record file {path} holds pickled values, and this recovery unpickles nothing (trusted=False): it was "
+        "not unpickled. Recover with a checkpoint_key (signed files are trusted), or keep state of plain values "
+        "(numbers, strings, bytes, lists, tuples, dicts, sets, dates, Decimal, UUID)")
+
+
+def _unpack(data: bytes, path: str = "<bytes>", trusted: bool = True):
+    if trusted:
+        hook = _ext
+    else:
+        def hook(code, data):
+            if code == _PICKLED or (code in (_DATETIME, _TIME) and _unpack(data, path, False)[1] is not None):
+                _refuse(path)
+            return _ext(code, data)
+    return msgpack.unpackb(data, ext_hook=hook, strict_map_key=False, raw=False, use_list=True)
 
 
 def _ext(code: int, data: bytes):
@@ -108,15 +131,20 @@ def dumps(records: list) -> bytes:
         return HEADER + PICKLE + b"\n" + cloudpickle.dumps(list(records))
 
 
-def loads(data: bytes, path: str = "<bytes>") -> list:
-    """The records of a record file (or of an older dstreams' pickled partition)."""
+def loads(data: bytes, path: str = "<bytes>", trusted: bool = True) -> list:
+    """The records of a record file (or of an older dstreams' pickled partition); with ``trusted=False``
+    pickled values are refused (:class:`UntrustedPickleError`) instead of unpickled."""
     if not data.startswith(HEADER):
+        if not trusted:
+            _refuse(path)
         return cloudpickle.loads(data)
     line, _, body = data.partition(b"\n")
     encoding = line[len(HEADER):]
     if encoding == MSGPACK:
-        return _unpack(body)
+        return _unpack(body, path, trusted)
     if encoding == PICKLE:
+        if not trusted:
+            _refuse(path)
         return cloudpickle.loads(body)
     raise ValueError(f"record file {path} has the encoding {encoding.decode(errors='replace')!r}, which this "
                      "dstreams does not read: it was written by a newer dstreams; upgrade dstreams to read it")

@@ -16,7 +16,7 @@ import logging
 logger = logging.getLogger("dstreams")
 
 
-def get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade):
+def get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade, secrets=None):
     """The body of :meth:`StreamingContext.get_or_create`: ``(ssc, restored)``, where ``restored`` is the
     :class:`~dstreams.checkpoint.CheckpointState` or the snapshot's upgrade state the context resumes
     from on ``start()``, or None for a new context made by ``setup()``."""
@@ -26,7 +26,7 @@ def get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade)
     recovered = None
     if not upgrade:
         try:
-            recovered = recover(cls, directory, client, clock, checkpoint_key)
+            recovered = recover(cls, directory, client, clock, checkpoint_key, secrets)
         except (ckpt.CheckpointVersionError, ckpt.CheckpointUnreadableError) as e:
             logger.warning("dstreams: %s; resuming from the snapshot with a graph built by setup()", e)
             upgrade = True
@@ -58,7 +58,7 @@ def get_or_create(cls, directory, setup, client, clock, checkpoint_key, upgrade)
     return ssc, restored
 
 
-def recover(cls, directory, client, clock, checkpoint_key):
+def recover(cls, directory, client, clock, checkpoint_key, secrets=None):
     """``(ssc, state)``: the context of the newest checkpoint in ``directory`` with its pickled graph, and
     the checkpoint's state; or None."""
     from . import checkpoint as ckpt
@@ -71,7 +71,7 @@ def recover(cls, directory, client, clock, checkpoint_key):
         return made["ssc"]
 
     try:
-        state = ckpt.read_latest(directory, checkpoint_key, make_context)
+        state = ckpt.read_latest(directory, checkpoint_key, make_context, secrets)
     except BaseException:
         if "ssc" in made:
             made["ssc"].stop()

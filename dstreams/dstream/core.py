@@ -195,7 +195,8 @@ class DStreamCore:
                 from ..checkpoint import read_rdd
 
                 path, n, partitioner = self.data_checkpoints[time_ms]
-                rdd = read_rdd(path, n, self.ssc.client, self.rdd_name(time_ms, "checkpointed"), partitioner)
+                rdd = read_rdd(path, n, self.ssc.client, self.rdd_name(time_ms, "checkpointed"), partitioner,
+                               self.ssc.checkpoint_key, getattr(self.ssc, "trusted_checkpoints", True))
             else:
                 rdd = self.compute(time_ms)
             if rdd is not None and self.must_persist and not getattr(rdd, "is_persisted", False):
@@ -260,11 +261,11 @@ class DStreamCore:
         def save():
             from ..checkpoint import read_rdd, write_rdd
 
-            write_rdd(rdd, path)
+            write_rdd(rdd, path, self.ssc.checkpoint_key)
             # later batches build on the saved copy: a lost worker's data is then recomputed from these
             # files, not from the whole history (the lineage is cut here)
             saved = read_rdd(path, rdd.npartitions, self.ssc.client, self.rdd_name(t, "checkpointed"),
-                             rdd.partitioner).persist()
+                             rdd.partitioner, self.ssc.checkpoint_key).persist()
             with self._lock:
                 self.data_checkpoints[t] = (path, rdd.npartitions, rdd.partitioner)
                 if self.generated.get(t) is rdd:

@@ -115,7 +115,9 @@ def consumer_config(kafka_params: Mapping[str, Any]) -> dict[str, Any]:
 
     check_client_values(config, KafkaConsumer.DEFAULT_CONFIG, "kafka_params")
     config["enable_auto_commit"] = False
-    return config
+    from .secrets import reveal
+
+    return reveal(config)  # every consumer dstreams opens (reader, metadata, commit) is configured here
 
 
 def describe_servers(config: Mapping[str, Any]) -> str:

@@ -14,6 +14,9 @@ from .stream import DirectKafkaInputDStream
 def to_kafka(stream, topic, producer_params, transactional, group_id, transactional_id_prefix):
     """The output stream that writes ``stream`` to ``topic`` (see :meth:`DStream.to_kafka`)."""
     settings.check_topic_name(topic, "to_kafka() topic")
+    from .secrets import protect
+
+    producer_params = protect(producer_params)  # secrets wrapped: never in a checkpoint, a log or a message
     sink._producer_config(producer_params)
     settings.check_flag(transactional, "to_kafka() transactional")
     for what, value in (("group_id", group_id), ("transactional_id_prefix", transactional_id_prefix)):

@@ -66,10 +66,12 @@ def _pool(dask_worker=None) -> ProducerPool:
 
 
 def _producer_config(params: Mapping[str, Any]) -> dict:
+    from .secrets import masked, reveal
+
     if not isinstance(params, Mapping) or not params.get("bootstrap_servers"):
         raise KafkaParamsError(
             "producer_params must be a dict of kafka-python KafkaProducer settings with 'bootstrap_servers', "
-            f"got {params!r}"
+            f"got {masked(params)!r}"
         )
     config = dict(params)
     unknown = sorted(set(config) - set(KafkaProducer.DEFAULT_CONFIG))
@@ -83,7 +85,7 @@ def _producer_config(params: Mapping[str, Any]) -> dict:
     from .settings import check_client_values
 
     check_client_values(config, KafkaProducer.DEFAULT_CONFIG, "producer_params")
-    return config
+    return reveal(config)  # every producer dstreams opens (plain and transactional sink) is configured here
 
 
 def producer(params: Mapping[str, Any], transactional_id: str | None = None) -> KafkaProducer:

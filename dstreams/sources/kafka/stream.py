@@ -23,6 +23,7 @@ from .deserialization import Reporting, as_deserializer, check_policy, drain_rep
 from .metadata import KafkaMetadata
 from .offsets import OffsetRange
 from .rdd import KafkaRDD
+from .secrets import protect
 from .settings import check_flag, check_positive_int, check_rate, check_seconds, check_topic_name
 from .truncation import TRUNCATION_POLICIES, OffsetsTruncatedError, find_truncations
 
@@ -50,7 +51,7 @@ class DirectKafkaInputDStream(InputDStream):
                 f"on_truncation must be 'fail' (fail the batch naming the partitions) or 'reset' (read them again "
                 f"from their log start, with a warning), got {on_truncation!r}"
             )
-        kafka_params = dict(kafka_params) if isinstance(kafka_params, dict) else kafka_params
+        kafka_params = protect(kafka_params)  # secrets wrapped: never in a checkpoint, a log or a message
         consumer_config(kafka_params)
         for field in ("key", "value"):
             as_deserializer(field, kafka_params.get(f"{field}_deserializer"))

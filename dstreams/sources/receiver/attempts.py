@@ -157,12 +157,15 @@ class ReceiverAttempts:
             return
         from distributed import Event
 
+        from ...signing import data_key
+
         number = state.info.attempt + 1
         stop_event = Event(f"dstreams-receiver-stop-{self.ssc.run_id}-{stream.id}-{number}", client=self.client)
         spec = ReceiverSpec(stream.id, state.info.name, number, self.ssc.run_id, self.queue_name,
                             stop_event.name, stream.block_interval_ms / 1000.0, stream.max_rate,
                             stream.replicate, stream.wal_dir(), stream.rate_variable_name(),
-                            stream.initial_rate if stream.backpressure else None)
+                            stream.initial_rate if stream.backpressure else None,
+                            data_key(self.ssc.checkpoint_key) if stream.wal_dir() is not None else None)
         future = self.client.submit(run_receiver, stream.receiver, spec, key=f"receiver-task-{stream.id}-"
                                     f"{self.ssc.run_id}-{number}", workers=[addr], allow_other_workers=False,
                                     pure=False)

@@ -171,6 +171,7 @@ class ReceiverInputDStream(InputDStream):
         allocated, every fully logged block that no batch took (they go to the next batch)."""
         import cloudpickle
 
+        from ...signing import data_key, unseal
         from .wal import WriteAheadLog, parse_name
 
         wal = WriteAheadLog(self.wal_dir(), writer="driver")
@@ -182,6 +183,8 @@ class ReceiverInputDStream(InputDStream):
         for segment, data in wal.read_all(files):
             if (segment.path, segment.offset) in taken:
                 continue
+            data = unseal(data, data_key(self.ssc.checkpoint_key),
+                          f"write-ahead log record {segment.path}:{segment.offset}")
             n = len(cloudpickle.loads(data))
             unallocated.append((f"wal-{self.id}-{len(unallocated)}", n, tuple(segment)))
         self._tracker().blocks.restore(self.id, state["allocated"], unallocated, state["done"],

@@ -56,6 +56,7 @@ class ReceiverSpec:
     wal_dir: str | None = None  # write-ahead log of the stream's blocks (no replica then)
     rate_name: str | None = None  # a distributed.Variable with the rate backpressure allows (records/s)
     initial_rate: float | None = None  # with backpressure, the rate before the driver sets one
+    wal_key: object = None  # a dstreams.signing.SigningKey that signs the logged blocks (with a checkpoint_key)
 
     @property
     def key_prefix(self) -> str:
@@ -311,7 +312,9 @@ class ReceiverSupervisor:
         if self.wal is not None:  # durable before the block is stored, counted or acknowledged
             import cloudpickle
 
-            segment = list(self.wal.write(cloudpickle.dumps(records)))
+            from ...signing import seal
+
+            segment = list(self.wal.write(seal(cloudpickle.dumps(records), self.spec.wal_key)))
         stored = self._store(key, records)  # [(future, worker address)], the primary first
         for future, _ in stored:
             self.queue.put(future)

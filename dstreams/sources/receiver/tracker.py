@@ -45,13 +45,16 @@ def _same(block):
     return block
 
 
-def read_logged_block(segment) -> list:
-    """The records of the block logged at ``segment`` (runs on a worker)."""
+def read_logged_block(segment, key=None) -> list:
+    """The records of the block logged at ``segment`` (runs on a worker); with ``key`` (a
+    :class:`~dstreams.signing.SigningKey`) its signature is checked before it is unpickled."""
     import cloudpickle
 
+    from ...signing import unseal
     from .wal import read
 
-    return as_records(cloudpickle.loads(read(segment)))
+    data = unseal(read(segment), key, f"write-ahead log record {segment[0]}:{segment[1]}")
+    return as_records(cloudpickle.loads(data))
 
 
 class ReceiverTracker(ReceiverAttempts):
@@ -215,7 +218,10 @@ class ReceiverTracker(ReceiverAttempts):
             return block.copy
         path, offset, _ = block.segment
         key = f"rblock-wal-{block.stream_id}-{self.ssc.run_id}-{abs(hash((path, offset))):x}-{offset}"
-        block.copy = self.client.submit(read_logged_block, tuple(block.segment), key=key, pure=False)
+        from ...signing import data_key
+
+        block.copy = self.client.submit(read_logged_block, tuple(block.segment), data_key(self.ssc.checkpoint_key),
+                                        key=key, pure=False)
         return block.copy
 
     # -- monitoring ------------------------------------------------------------------------
