@@ -196,7 +196,7 @@ class DStreamCore:
 
                 path, n, partitioner = self.data_checkpoints[time_ms]
                 rdd = read_rdd(path, n, self.ssc.client, self.rdd_name(time_ms, "checkpointed"), partitioner,
-                               self.ssc.checkpoint_key, getattr(self.ssc, "trusted_checkpoints", True))
+                               self.ssc.checkpoint_key)
             else:
                 rdd = self.compute(time_ms)
             if rdd is not None and self.must_persist and not getattr(rdd, "is_persisted", False):
