@@ -73,7 +73,6 @@ class _Pickler(cloudpickle.Pickler):
 
         if isinstance(obj, Secret) and obj.env is None and obj.provider is None:
             return ("secret", obj.setting)  # never its value: given again at recovery
-        return None
         if isinstance(obj, Client):
             return "client"
         return None

@@ -147,8 +147,8 @@ def test_offset_ranges_are_only_on_kafka_batches(words):
     with pytest.raises(AttributeError, match="no attribute 'offset_ranges': Kafka offset ranges exist on the "
                                              "RDDs of a Kafka direct stream.*create_direct_stream"):
         _ = words.offset_ranges
-    with pytest.raises(AttributeError, match=r"has no attribute 'reduceByKey'$"):
-        _ = words.reduceByKey
+    with pytest.raises(AttributeError, match=r"has no attribute 'no_such_method'$"):  # no hint where none fits
+        _ = words.no_such_method
     assert not hasattr(words, "__array__") and words.origins is None
 
 
