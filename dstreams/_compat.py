@@ -219,6 +219,93 @@ def lift_stranded_restrictions(scheduler, key_prefix: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# cloudpickle: the file names of the user's functions
+#
+# cloudpickle copies by value a function that cannot be imported by name (one of ``__main__``, a notebook
+# cell, a lambda or nested function) and writes its code's file name as "<dynamic-code>", so that the bytes
+# are the same wherever it was defined: a traceback from a worker, or from a function read back from a
+# checkpoint, then shows "<dynamic-code>" where the user's file was. cloudpickle writes such a function's
+# ``__dict__`` after it made the function object and remembered it in the pickle; so an entry of that
+# ``__dict__`` whose ``__reduce__`` refers to the function is loaded with the function at hand, and puts its
+# file name back. ``keep_code_file`` adds that entry. A round trip at first use checks that the installed
+# cloudpickle works this way; when it does not, nothing is added (tracebacks show "<dynamic-code>").
+
+#: the attribute of a user function holding its file name for cloudpickle's copies
+CODE_FILE_ATTRIBUTE = "__dstreams_code_file__"
+#: what cloudpickle writes in place of a code object's file name
+DYNAMIC_CODE = "<dynamic-code>"
+
+
+class _CodeFile:
+    """A function's file name, which its by-value copies get back when loaded (see above)."""
+
+    __slots__ = ("_func", "filename")
+
+    def __init__(self, func, filename: str):
+        import weakref
+
+        self._func = weakref.ref(func)
+        self.filename = filename
+
+    def __reduce__(self):
+        return _code_file_restored, (self._func(), self.filename)
+
+    def __repr__(self):
+        return f"<code file {self.filename!r}>"
+
+
+def _with_file(code, filename: str):
+    consts = tuple(_with_file(c, filename) if isinstance(c, type(code)) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _code_file_restored(func, filename: str):
+    """Loading a by-value copy of ``func``: put its file name back; the new entry of its ``__dict__``."""
+    if func is None:
+        return filename
+    try:
+        if func.__code__.co_filename == DYNAMIC_CODE:
+            func.__code__ = _with_file(func.__code__, filename)
+        return _CodeFile(func, filename)
+    except (AttributeError, TypeError, ValueError):
+        return filename
+
+
+@functools.cache
+def _code_file_round_trip() -> bool:
+    import cloudpickle
+
+    def probe():
+        return None
+
+    probe.__dict__[CODE_FILE_ATTRIBUTE] = _CodeFile(probe, "probe.py")
+    try:
+        ok = cloudpickle.loads(cloudpickle.dumps(probe)).__code__.co_filename == "probe.py"
+    except Exception:  # noqa: BLE001 - any change inside cloudpickle: no file names, nothing else
+        ok = False
+    if not ok:
+        logger.info("dstreams: cloudpickle %s does not load a function's attributes as dstreams expects; "
+                    "tracebacks of functions copied to the workers show '<dynamic-code>' for their file",
+                    cloudpickle.__version__)
+    return ok
+
+
+def has_code_file(func) -> bool:
+    """Whether :func:`keep_code_file` was applied to ``func``."""
+    return CODE_FILE_ATTRIBUTE in getattr(func, "__dict__", ())
+
+
+def keep_code_file(func) -> None:
+    """Make cloudpickle's by-value copies of ``func`` (a Python function) keep its code's file name."""
+    filename = func.__code__.co_filename
+    if filename == DYNAMIC_CODE or not _code_file_round_trip():
+        return
+    current = func.__dict__.get(CODE_FILE_ATTRIBUTE)
+    if not (isinstance(current, _CodeFile) and current.filename == filename):
+        func.__dict__[CODE_FILE_ATTRIBUTE] = _CodeFile(func, filename)
+
+
+# ---------------------------------------------------------------------------------------------
 # kafka-python: dstreams' record decoder (``sources.kafka.decoder``) plugs into the consumer's fetcher. It
 # subclasses ``Fetcher.PartitionRecords`` and overrides its ``_unpack_records`` generator, reads a v2 batch's
 # records from ``DefaultRecordBatch._maybe_uncompress/_buffer/_pos/_num_records``, builds ``ConsumerRecord``

@@ -8,6 +8,8 @@ import inspect
 import math
 import numbers
 
+from . import userfuncs as _userfuncs
+
 Duration = "float | int | datetime.timedelta | str"
 
 #: the longest duration accepted (batch interval, window, timeout): a year
@@ -163,15 +165,26 @@ def checked(**checks):
             return method(*bound.args, **bound.kwargs)
 
         run.__checks__ = checks
+        _userfuncs.WRAPPER_CODES.add(run.__code__)  # the user called the method, not this wrapper
         return run
 
     return wrap
 
 
 def function(*arities, optional=False):
-    """A check for :func:`checked`: a function taking one of ``arities`` (tuples of parameter names)."""
+    """A check for :func:`checked`: a function taking one of ``arities`` (tuples of parameter names).
+
+    The function is made to keep its file name when cloudpickle copies it (see ``userfuncs.keep_file_names``).
+    """
     table = {len(a): a for a in arities}
-    return lambda f, what: check_function(f, what, table or None, optional)
+
+    def check(f, what):
+        f = check_function(f, what, table or None, optional)
+        if f is not None:
+            _userfuncs.keep_file_names(f)
+        return f
+
+    return check
 
 
 def partitions(optional=True):
@@ -231,49 +244,32 @@ def call_with_optional_time(func, time_ms: int, *args):
 
 
 def describe(func) -> str:
-    """Name and definition site of a user function, for error messages."""
-    name = getattr(func, "__qualname__", None) or repr(func)
-    code = getattr(func, "__code__", None)
-    if code is not None:
-        return f"{name} ({code.co_filename}:{code.co_firstlineno})"
-    return name
-
-
-def _is_library_file(filename: str) -> bool:
-    import os
-    import sysconfig
-
-    global _LIBRARY_DIRS
-    if _LIBRARY_DIRS is None:
-        here = os.path.dirname(os.path.abspath(__file__))
-        paths = sysconfig.get_paths()
-        _LIBRARY_DIRS = tuple({here, paths["stdlib"], paths["purelib"], paths["platlib"]})
-    path = os.path.abspath(filename)
-    return filename.startswith("<frozen") or any(path.startswith(d + os.sep) for d in _LIBRARY_DIRS)
-
-
-_LIBRARY_DIRS = None
+    """Name and definition site of a user function, for error messages: ``"parse (wordcount.py:5)"``."""
+    return _userfuncs.describe(func)
 
 
 def user_frame(exc: BaseException) -> str | None:
     """Where in the user's code ``exc`` was raised: ``"explode (app.py:36)"`` for the innermost frame of
     its traceback outside dstreams, Dask and the standard library (None when there is none)."""
-    import traceback
-
-    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else []
-    for frame in reversed(frames):
-        if not _is_library_file(frame.filename):
-            return f"{frame.name} ({frame.filename}:{frame.lineno})"
-    return None
+    frames = _userfuncs.user_frames(exc)
+    return _userfuncs.frame_text(frames[0]) if frames else None
 
 
 def describe_failure(exc: BaseException) -> str:
     """``"ValueError: bad record 1, in explode (app.py:36)"``: the error and the user's line it came from."""
+    where = user_frame(exc)
+    text = exception_text(exc)
+    return f"{text}, in {where}" if where else text
+
+
+def exception_text(exc: BaseException) -> str:
+    """``"ValueError: bad record 1"``: the last line of ``exc``'s traceback (and its notes), never raising."""
     import traceback
 
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    where = user_frame(exc)
-    return f"{text}, in {where}" if where else text
+    try:
+        return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    except Exception:  # noqa: BLE001 - an exception whose str() raises
+        return type(exc).__name__
 
 
 class Records(list):

@@ -73,6 +73,7 @@ from .persistence import Persistence
 from .setops import SetOperations
 from .sorting import Sorting
 from .stats import Statistics
+from .userfuncs import keep_file_names_of
 
 
 class RDD(PairOperations, Actions, Sorting, Statistics, SetOperations, Persistence):
@@ -214,6 +215,7 @@ class RDD(PairOperations, Actions, Sorting, Statistics, SetOperations, Persisten
         steps (map, flat_map, filter, ...) as generators, so no list is built between them.
         """
         name = self._name(op, name, func, *args)
+        keep_file_names_of(args)  # the user's functions: their real file names in the workers' tracebacks
         step = (func, args, with_index)
         if self._fused is not None and self._persisted is None:
             source, steps = self._fused[0], self._fused[1] + (step,)
@@ -234,6 +236,7 @@ class RDD(PairOperations, Actions, Sorting, Statistics, SetOperations, Persisten
     def _to_one(self, op, partial_func, combine_func, name=None):
         """Partials per partition, combined into a one-partition RDD."""
         name = self._name(op, name, partial_func, combine_func)
+        keep_file_names_of((combine_func,))
         parts = self._per_partition(op + "-partial", partial_func, name=name + "-partial")
         layer = {
             (name, 0): Task((name, 0), combine_func, List(*[TaskRef(k) for k in parts.__dask_keys__()]))
