@@ -272,6 +272,19 @@ def exception_text(exc: BaseException) -> str:
         return type(exc).__name__
 
 
+def in_task(exc: BaseException) -> BaseException:
+    """``exc``, marked with the key of the Dask task that raises it (``exc.task_key``, kept when it travels to
+    the driver): for the errors dstreams itself raises in tasks, where no frame of the user's code tells which
+    stream it was (see ``dstream.usercode.explain``)."""
+    try:
+        from distributed import get_worker
+
+        exc.task_key = get_worker().get_current_task()
+    except Exception:  # noqa: BLE001 - not in a worker's task (a local compute): no key to tell
+        pass
+    return exc
+
+
 class Records(list):
     """A partition's records: a plain ``list`` in every way, returned by dstreams' tasks.
 

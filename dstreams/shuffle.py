@@ -14,7 +14,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 
-from ._util import Records
+from ._util import Records, in_task
 
 _MASK = 0xFFFFFFFFFFFF
 
@@ -144,10 +144,10 @@ def split_by_key(partition, partitioner) -> list[list]:
 
 def not_a_pair(record) -> TypeError:
     """The error for a record that a pair operation cannot split into (key, value)."""
-    return TypeError(
+    return in_task(TypeError(
         f"a pair operation needs (key, value) records, got {record!r}; map the stream to pairs first, "
         "e.g. .map(lambda x: (x, 1))"
-    )
+    ))
 
 
 def split_round_robin(partition, index: int, n: int) -> list[list]:

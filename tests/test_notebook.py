@@ -65,7 +65,7 @@ def test_a_failed_context_shows_the_failure(ssc):
     info = ssc._history.last
     assert_one_line(repr(info))
     assert "failed: ValueError: boom in the data" in repr(info)
-    assert_html(info, "failed", "ValueError: boom in the data", "foreach_rdd at explode_on.&lt;locals&gt;.check")
+    assert_html(info, "failed", "ValueError: boom in the data", "(the function explode_on.&lt;locals&gt;.check at")
 
 
 def test_reprs_after_stop_with_a_closed_client():

@@ -7,24 +7,41 @@ methods here, each one line that builds a tiny subclass from a sibling module (o
 from __future__ import annotations
 
 import functools
+import inspect
 
+from .. import userfuncs
 from .._util import checked, function, partitions, positive, text, to_ms
 from ..shuffle import portable_hash
-from .core import DStreamCore
+from .core import DStreamCore, _same_name
 
 
-def fluent(**checks):
+def fluent(on_driver=(), **checks):
     """Decorate a fluent method: its arguments are checked when it is called (see ``_util.checked``),
-    and when it fails, the streams it created on the way are taken out of the graph again."""
+    and when it fails, the streams it created on the way are taken out of the graph again.
+
+    The user's functions among its arguments are recorded on the streams it makes (``user_functions``;
+    those named in ``on_driver`` run on the driver, the others are sent to the workers), so that a failure
+    names the call, and ``start()`` refuses a function the workers could not receive.
+    """
     def wrap(method):
         inner = checked(**checks)(method)
+        sig = inspect.signature(method)
 
         @functools.wraps(method)
         def run(self, *args, **kwargs):
-            with self.ssc.runtime.graph.atomic():
-                return inner(self, *args, **kwargs)
+            graph = self.ssc.runtime.graph
+            with graph.atomic():
+                before = len(graph.streams)
+                out = inner(self, *args, **kwargs)
+                functions = _user_functions(sig.bind(self, *args, **kwargs).arguments, on_driver)
+                for stream in graph.streams[before:] if functions else ():
+                    stream.add_user_functions(functions)
+            if isinstance(out, DStreamCore) and _same_name(out.origin[0], method.__name__):
+                out.own_call = True  # what the user's call returned, though another operator made it
+            return out
 
         run.__checks__ = checks
+        userfuncs.WRAPPER_CODES.add(run.__code__)
         return run
 
     return wrap
@@ -40,6 +57,18 @@ def _initial_state(value, what):
         return list(value)
     raise TypeError(f"{what} must be an RDD of (key, state) pairs, a list of them or None, got "
                     f"{type(value).__name__}; for example ssc.parallelize([('a', 0)])")
+
+
+def _user_functions(arguments: dict, on_driver) -> list[tuple]:
+    """``(function, on_driver)`` for each of the user's functions among a call's ``arguments``."""
+    out = []
+    for name, value in list(arguments.items())[1:]:  # after self
+        for v in value if isinstance(value, tuple) else (value,):  # *others
+            if isinstance(v, _s.StateSpec):
+                v = v.func
+            if not isinstance(v, DStreamCore) and userfuncs.is_user_function(v):
+                out.append((v, name in on_driver))
+    return out
 
 
 _record_fn = function(("record",))
@@ -194,12 +223,12 @@ class DStream(DStreamCore):
         return _t.PerRDD2(self, other, "cogroup",
                           lambda a, b, name: a.cogroup(b, num_partitions=num_partitions, name=name))
 
-    @fluent(func=function(("rdd",), ("time", "rdd")))
+    @fluent(on_driver=("func",), func=function(("rdd",), ("time", "rdd")))
     def transform(self, func):
         """Apply ``func(rdd)`` or ``func(time, rdd)`` on the driver to build each batch's RDD."""
         return _t.TransformedDStream([self], func)
 
-    @fluent(func=function(("rdd", "other_rdd"), ("time", "rdd", "other_rdd")))
+    @fluent(on_driver=("func",), func=function(("rdd", "other_rdd"), ("time", "rdd", "other_rdd")))
     def transform_with(self, other, func):
         """Apply ``func(rdd, other_rdd)`` or ``func(time, rdd, other_rdd)`` to build each batch."""
         return _t.TransformedDStream([self, other], func)
@@ -276,7 +305,7 @@ class DStream(DStreamCore):
         return _et.EventTimeSource(self, timestamp_func, max_delay, idle_timeout)
 
     # output operations
-    @fluent(func=function(("rdd",), ("time", "rdd")))
+    @fluent(on_driver=("func",), func=function(("rdd",), ("time", "rdd")))
     def foreach_rdd(self, func):
         """Run ``func(rdd)`` or ``func(time, rdd)`` on the driver for every batch (an output operation)."""
         return _o.ForEachDStream(self, func, "foreach_rdd")

@@ -13,6 +13,7 @@ import functools
 import re
 import threading
 
+from .. import userfuncs
 from .._names import camel_case_hint
 from .._util import fmt_ms, ms_to_datetime, time_to_ms, to_ms
 from ..dashboard import html as _html
@@ -47,9 +48,17 @@ class DStreamCore:
                 raise
 
         cls.__init__ = checked_init
+        userfuncs.WRAPPER_CODES.add(checked_init.__code__)
 
     def __init__(self, ssc, dependencies=()):
         self.ssc = ssc
+        #: the user's call that made this stream: (the dstreams function called, file, line)
+        self.origin = userfuncs.call_site()
+        #: the user's functions given to that call, as (function, runs on the driver)
+        self.user_functions: list[tuple] = []
+        #: True when this stream is what the user's call returned (a source, map's stream), False when
+        #: the call made it inside itself (the reduce_by_key in a reduce_by_key_and_window)
+        self.own_call = bool(getattr(self, "is_input", False)) or _same_name(self.origin[0], self.op)
         self.dependencies = list(dependencies)
         for d in self.dependencies:
             if not isinstance(d, DStreamCore):
@@ -57,8 +66,8 @@ class DStreamCore:
                                 "made by this StreamingContext")
             if d.ssc is not ssc:
                 raise ValueError(
-                    f"{self.op}: cannot combine streams of two StreamingContexts ('{d.name}' belongs to another "
-                    "context); build every stream of a graph from one context"
+                    f"{self.op}: cannot combine streams of two StreamingContexts (stream {d.label} belongs to "
+                    "another context); build every stream of a graph from one context"
                 )
         self.id = ssc.runtime.graph.register(self)
         self.generated: dict[int, object] = {}
@@ -98,11 +107,36 @@ class DStreamCore:
         return {k: v for k, v in self.__dict__.items() if k not in self._transient}
 
     def __setstate__(self, state):
+        self.__dict__.update({"origin": (None, None, None), "user_functions": [], "own_call": False})  # older
         self.__dict__.update(state)
         self.ssc = None
         self.generated = {}
         self._owned = set()
         self._lock = threading.RLock()
+
+    # -- names and where the user made the stream --------------------------------------------
+    @property
+    def call_site(self) -> str | None:
+        """``"map at wordcount.py:12"``: the user's call that made this stream (None when not known)."""
+        called, filename, line = self.origin
+        if filename is None:
+            return None
+        return f"{called or self.op} at {userfuncs.short_path(filename)}:{line}"
+
+    @property
+    def label(self) -> str:
+        """How messages name this stream: ``"'map-2' (map at wordcount.py:12)"``, or for a stream that the
+        user's call made inside itself ``"'reduce-by-key-3' (made by reduce_by_key_and_window at app.py:9)"``."""
+        site = self.call_site
+        if site is None:
+            return f"'{self.name}'"
+        return f"'{self.name}' ({site})" if self.own_call else f"'{self.name}' (made by {site})"
+
+    def add_user_functions(self, functions) -> None:
+        """Record the user's functions given to the call that made this stream: ``(function, on_driver)``."""
+        for func, on_driver in functions:
+            if not any(f is func for f, _ in self.user_functions):
+                self.user_functions.append((func, on_driver))
 
     # -- names and snapshots ---------------------------------------------------------------
     def named(self, name: str):
@@ -119,8 +153,8 @@ class DStreamCore:
                              "for example 'word-totals'")
         other = next((s for s in self.ssc.runtime.graph.streams if s.name == name and s is not self), None)
         if other is not None:
-            raise ValueError(f"named(): the name {name!r} is taken by another stream of this context ({other!r}); "
-                             "give each stream its own name")
+            raise ValueError(f"named(): the name {name!r} is taken by another stream of this context, "
+                             f"{other.label}; give each stream its own name")
         self.name, self.explicit_name = name, True
         for inner, suffix in self.inner_streams:  # the stateful stream inside this operator, if any
             inner.named(f"{name}{suffix}")
@@ -242,7 +276,7 @@ class DStreamCore:
         """Refuse a badly configured stream when the context starts (override to add checks)."""
         if self.checkpoint_ms is not None and self.checkpoint_ms % self.slide_ms:
             raise ValueError(
-                f"checkpoint interval {fmt_ms(self.checkpoint_ms)} of stream '{self.name}' is not a "
+                f"checkpoint interval {fmt_ms(self.checkpoint_ms)} of stream {self.label} is not a "
                 f"multiple of its slide {fmt_ms(self.slide_ms)}; use a multiple such as "
                 f"{fmt_ms(self.slide_ms * max(1, round(self.checkpoint_ms / self.slide_ms)))}"
             )
@@ -275,7 +309,7 @@ class DStreamCore:
                 else:
                     saved.unpersist()
 
-        return Job(t, -1 - self.id, f"data checkpoint of stream '{self.name}'", save)
+        return Job(t, -1 - self.id, f"data checkpoint of stream {self.label}", save, stream=self)
 
     def clear_metadata(self, time_ms: int) -> None:
         """Forget RDDs older than the remember duration, releasing persisted data."""
@@ -299,12 +333,12 @@ class DStreamCore:
 
     # -- checks used by the fluent methods -------------------------------------------------
     def _check_duration(self, duration, what: str) -> int:
-        ms = to_ms(duration, f"{what} of stream '{self.name}'")
+        ms = to_ms(duration, f"{what} of stream {self.label}")
         if ms % self.slide_ms:
             mult = self.slide_ms * max(1, round(ms / self.slide_ms))
             of = "the batch interval" if getattr(self, "is_input", False) else "its slide interval"
             raise ValueError(
-                f"{what} {fmt_ms(ms)} of stream '{self.name}' is not a multiple of {of} "
+                f"{what} {fmt_ms(ms)} of stream {self.label} is not a multiple of {of} "
                 f"{fmt_ms(self.slide_ms)}; use a multiple such as {fmt_ms(mult)}"
             )
         return ms
@@ -313,7 +347,7 @@ class DStreamCore:
         """Refuse to start a stream whose lineage grows with time without a checkpoint directory."""
         if self.ssc.checkpoint_dir is None:
             raise ValueError(
-                f"stream '{self.name}' ({what}) needs a checkpoint directory, as in Spark; call "
+                f"stream {self.label} needs a checkpoint directory, as in Spark ({what}); call "
                 "ssc.checkpoint('/some/dir') before start()"
             )
 
@@ -363,3 +397,11 @@ class DStreamCore:
                 out.append(rdd)
             t += self.slide_ms
         return out
+
+
+def _same_name(called: str | None, op: str) -> bool:
+    """Whether the dstreams function ``called`` makes streams of operator ``op`` ("flat_map", "flat-map")."""
+    def norm(text):
+        return text.replace("_", "").replace("-", "").lower()
+
+    return called is not None and norm(called) == norm(op)

@@ -154,6 +154,12 @@ class DStreamGraph:
                 jobs.append(job)
         return jobs
 
+    def explain_failure(self, exc: BaseException) -> str:
+        """Why building a batch failed: the error, and the user's call and function it came from."""
+        from .usercode import explain
+
+        return explain(exc, self.streams)
+
     def batch_jobs_done(self, t: int) -> None:
         """Tell the sources that the jobs of batch ``t`` ran (before listeners hear it completed)."""
         for inp in self.inputs:

@@ -1,21 +1,34 @@
 """Output operations: turn the RDD of a batch into a job that runs user code."""
 from __future__ import annotations
 
-from .._util import call_with_optional_time, describe, ms_to_datetime
+from .. import userfuncs
+from .._util import call_with_optional_time, describe_failure, ms_to_datetime
 from .base import DStream
+from .usercode import explain, upstream
 
 
 class Job:
-    """One output operation's work for one batch time."""
+    """One output operation's work for one batch time.
 
-    def __init__(self, time_ms: int, output_id: int, description: str, func):
+    ``stream`` is the stream whose work it is (an output operation's, or a stream's data checkpoint):
+    a failure's reason names the user's call it came from among that stream's and its parents'.
+    """
+
+    def __init__(self, time_ms: int, output_id: int, description: str, func, stream=None):
         self.time_ms = time_ms
         self.output_id = output_id
         self.description = description
         self.func = func
+        self.stream = stream
 
     def run(self):
         return self.func()
+
+    def failure_reason(self, exc: BaseException) -> str:
+        """What went wrong, for ``OutputOperationInfo.failure_reason`` and the batch's error."""
+        if self.stream is None:
+            return describe_failure(exc)
+        return explain(exc, upstream(self.stream), own=self.stream)
 
     def __repr__(self):
         return f"Job({self.description} @ {self.time_ms})"
@@ -31,7 +44,10 @@ class ForEachDStream(DStream):
             raise TypeError(f"{description}() needs a function of (rdd) or (time, rdd), got {func!r}")
         super().__init__(parent.ssc, [parent])
         self.func = func
-        self.description = f"{description} at {describe(func)}"
+        where = self.call_site or description
+        if userfuncs.is_user_function(func):
+            where += f" (the function {userfuncs.defined_at(func)})"
+        self.description = where
         self.output_id = self.ssc.runtime.graph.add_output(self)
 
     def compute(self, t):
@@ -41,7 +57,7 @@ class ForEachDStream(DStream):
         rdd = self.get_or_compute(t)
         if rdd is None:
             return None
-        return Job(t, self.output_id, self.description, lambda: call_with_optional_time(self.func, t, rdd))
+        return Job(t, self.output_id, self.description, lambda: call_with_optional_time(self.func, t, rdd), self)
 
 
 def pprint(stream, num):

@@ -117,7 +117,7 @@ class TransformedDStream(DStream):
         out = call_with_optional_time(self.func, t, *([rdds] if self.as_list else rdds))
         if not isinstance(out, RDD):
             raise TypeError(
-                f"the function given to transform() on stream '{self.name}', {describe(self.func)}, "
+                f"the function given to transform() on stream {self.label}, {describe(self.func)}, "
                 f"returned {type(out).__name__}; it must return an RDD (for example rdd.map(...))"
             )
         return out
@@ -126,5 +126,5 @@ class TransformedDStream(DStream):
 def _same_slide(streams, op):
     slides = {s.slide_ms for s in streams}
     if len(slides) > 1:
-        desc = ", ".join(f"'{s.name}' slides every {fmt_ms(s.slide_ms)}" for s in streams)
+        desc = ", ".join(f"{s.label} slides every {fmt_ms(s.slide_ms)}" for s in streams)
         raise ValueError(f"{op} needs streams with the same slide duration, but {desc}; window them alike")

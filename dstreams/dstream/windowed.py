@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from .._util import fmt_ms
+from .._util import fmt_ms, in_task
 from .base import DStream
 
 
@@ -81,11 +81,11 @@ def _merge_window(f, inv_f, kv):
             value = f(value, functools.reduce(f, new))
         return [(key, value)]
     if old:
-        raise RuntimeError(
+        raise in_task(RuntimeError(
             f"key {key!r} has values leaving the window but no value in the previous window: filter_func "
             "dropped it while values of it were still in the window. filter_func may only drop keys whose "
             "window is empty (for counts: lambda kv: kv[1] != 0)"
-        )
+        ))
     return [(key, functools.reduce(f, new))] if new else []
 
 
@@ -147,7 +147,7 @@ class ReducedWindowedDStream(_WindowBase):
             "a window reduced with an inverse function: reduce_by_key_and_window, reduce_by_window or "
             "count_by_window with an inverse, or count_by_value_and_window")
         if self.window_ms < self.own_slide_ms:
-            raise ValueError(f"window {fmt_ms(self.window_ms)} of '{self.name}' is shorter than its slide")
+            raise ValueError(f"window {fmt_ms(self.window_ms)} of stream {self.label} is shorter than its slide")
 
 
 def _split_groups(n_old, groups):

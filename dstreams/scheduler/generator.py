@@ -123,7 +123,7 @@ class JobGenerator:
         try:
             jobs = self.graph.generate_jobs(t)
         except Exception as exc:
-            self.jobs.report_generation_error(t, exc)
+            self.jobs.report_generation_error(t, exc, self.graph.explain_failure(exc))
             return
         self.last_generated = max(t, self.last_generated or t)
         self.pending.add(t)

@@ -52,10 +52,11 @@ class JobScheduler:
         self.bus.post("on_batch_submitted", job_set.info)
         self._queue.put(job_set)
 
-    def report_generation_error(self, time_ms, exc) -> None:
+    def report_generation_error(self, time_ms, exc, reason: str | None = None) -> None:
+        """Fail the batch ``time_ms`` whose jobs could not be built; ``reason`` says why (default: ``exc``)."""
         err = BatchFailedError(
             f"batch {ms_to_datetime(time_ms)} ({time_ms} ms) could not be built: "
-            f"{type(exc).__name__}: {exc}", time_ms, "job generation")
+            f"{reason or f'{type(exc).__name__}: {exc}'}", time_ms, "job generation")
         err.__cause__ = exc
         self._fail(err)
 
@@ -87,7 +88,8 @@ class JobScheduler:
             try:
                 job.run()
             except BaseException as exc:  # noqa: B036 - a user function may raise anything
-                op.failure_reason = describe_failure(exc)
+                reason = getattr(job, "failure_reason", None)
+                op.failure_reason = reason(exc) if reason is not None else describe_failure(exc)
                 if failure is None:
                     failure = BatchFailedError(
                         f"batch {ms_to_datetime(job_set.time_ms)} ({job_set.time_ms} ms) failed in output "

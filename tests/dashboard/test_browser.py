@@ -16,6 +16,7 @@ import pytest
 from dstreams import StreamingContext
 from dstreams.errors import BatchFailedError
 from dstreams.testing import ManualClock, run_batches
+from dstreams.userfuncs import short_path
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the browser test needs Playwright: pip install playwright (in the test extra)")
@@ -127,7 +128,7 @@ def test_the_streaming_page_in_a_browser(client, page, artifact):
         expect(rows.first.locator("td").nth(2)).to_have_text("4")
         expect(rows.first.locator("td").nth(4)).to_have_text("200 ms")  # processing time
         expect(rows.first.locator("td").nth(6)).to_have_text(
-            re.compile(r"foreach_rdd at .*take \(.*test_browser\.py:\d+\)"))
+            re.compile(r"foreach_rdd at .*test_browser\.py:\d+ \(the function .*take at .*test_browser\.py:\d+\)"))
         expect(card(page, "Batch interval")).to_have_text("1.00 s")
         expect(card(page, "Records processed")).to_have_text("10")
         expect(card(page, "Input rate")).to_have_text("2.5 records/s")
@@ -165,8 +166,10 @@ def test_the_streaming_page_in_a_browser(client, page, artifact):
         expect(card(page, "Stopped by")).to_contain_text("BatchFailedError: batch 1970-01-01 00:00:05")
         failed = page.locator("#recent tr:has(td)").first
         expect(failed.locator("td").nth(1)).to_have_text("failed")
-        raise_line = f"{parse.__code__.co_filename}:{parse.__code__.co_firstlineno + 2}"
-        expect(failed.locator("td.failure")).to_have_text(f"ValueError: bad record -1, in parse ({raise_line})")
+        here, first = short_path(parse.__code__.co_filename), parse.__code__.co_firstlineno
+        expect(failed.locator("td.failure")).to_have_text(re.compile(  # where it raised, and the user's call
+            re.escape(f"ValueError: bad record -1, in parse ({here}:{first + 2}), in map at {here}:") + r"\d+"
+            + re.escape(f" (the function parse at {here}:{first})")))
         expect(page.locator("#runs option").first).to_contain_text(f"{ssc.run_id} - failed")
     finally:
         ssc.stop(stop_client=False)

@@ -1,5 +1,6 @@
 """The Streaming page and the metrics, served by a real Dask scheduler's HTTP server, fed by a real run."""
 import json
+import re
 import time
 import urllib.request
 
@@ -48,7 +49,8 @@ def test_the_page_shows_the_batches_of_a_running_stream(client):
         assert [p["records"] for p in run["series"]] == [2, 1, 3]
         assert [b["time_ms"] for b in run["recent"]] == [3000, 2000, 1000]
         (output,) = run["recent"][0]["outputs"]
-        assert "<lambda> (" in output["description"] and "test_page.py:" in output["description"]
+        assert re.fullmatch(r"foreach_rdd at .*test_page\.py:\d+ \(the function .*<lambda> at .*test_page\.py:\d+\)",
+                            output["description"])
         assert output["failure"] is None
         assert [(s["name"], s["kind"], s["records"]) for s in run["sources"]] == [("numbers", "queue", 6)]
         page = get(ssc.runtime.dashboard_url).decode()

@@ -42,7 +42,7 @@ def to_kafka(stream, topic, producer_params, transactional, group_id, transactio
     if transactional and len(sources) != 1:
         raise ValueError(
             f"to_kafka(transactional=True) commits the input offsets of one Kafka direct stream, but stream "
-            f"'{stream.name}' reads from {len(sources)}; write each direct stream's results separately"
+            f"{stream.label} reads from {len(sources)}; write each direct stream's results separately"
         )
     out = ForEachDStream(stream, write, "to_kafka")
 
