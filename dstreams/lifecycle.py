@@ -17,6 +17,7 @@ import weakref
 
 from . import dashboard, notebook
 from ._util import to_seconds
+from .dstream.usercode import check_picklable
 from .notebook import RoutedThread
 from .scheduler.generator import JobGenerator
 from .scheduler.jobs import JobScheduler
@@ -62,6 +63,7 @@ class Lifecycle:
                 return
             self._require_state(StreamingContextState.INITIALIZED, "start()")
             self.runtime.graph.validate()
+            check_picklable(self.runtime.graph)
             key = self._active_key = self.client.scheduler.address
             with _active_lock:
                 other = _active.get(key)

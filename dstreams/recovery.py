@@ -98,23 +98,30 @@ def recover(cls, directory, client, clock, checkpoint_key, secrets=None):
 
 
 def check_checkpointable(graph) -> None:
-    """Refuse to start when the graph cannot be written to a checkpoint, naming the stream."""
+    """Refuse to start when the graph cannot be written to a checkpoint, naming the stream, the function
+    and what in it cannot be pickled."""
     from .checkpoint import dumps
+    from .dstream.usercode import not_picklable
+    from .userfuncs import describe, unpicklable
 
     try:
         dumps(graph)
         return
     except Exception as whole:
+        hint = ("Create such objects inside the function (a connection: use a dstreams.ConnectionPool), or do "
+                "not set ssc.checkpoint()")
         for stream in graph.streams:
-            try:
-                dumps(stream.__getstate__())
-            except Exception as e:
+            for func, _ in stream.user_functions:
+                problem = unpicklable(func, dumps)
+                if problem is not None:
+                    raise ValueError(
+                        f"stream {stream.label} cannot be written to a checkpoint: the function {describe(func)}: "
+                        f"{not_picklable(*problem)}. {hint}") from problem[1]
+            problem = unpicklable(stream.__getstate__(), dumps)
+            if problem is not None:
                 raise ValueError(
-                    f"stream '{stream.name}' cannot be written to a checkpoint ({type(e).__name__}: {e}): "
-                    "a function of it refers to an object that cannot be pickled, such as a lock, a "
-                    "thread, an open connection or file. Create such objects inside the function (or "
-                    "use a ConnectionPool), or do not set ssc.checkpoint()"
-                ) from e
+                    f"stream {stream.label} cannot be written to a checkpoint: {not_picklable(*problem)}. {hint}"
+                ) from problem[1]
         raise ValueError(f"the stream graph cannot be written to a checkpoint: {whole}") from whole
 
 

@@ -201,8 +201,11 @@ def test_a_graph_that_cannot_be_checkpointed_is_refused_at_start(client, tmp_pat
     lock = threading.Lock()
     ssc = StreamingContext(client, 1, clock=ManualClock())
     ssc.checkpoint(str(tmp_path))
-    ssc.queue_stream([[1]]).map(lambda x: (lock, x)).pprint()
-    with pytest.raises(ValueError, match=r"stream 'map-1' cannot be written to a checkpoint.*lock"):
+    ssc.queue_stream([[1]]).foreach_rdd(lambda rdd: (lock, rdd))  # on the driver: only the checkpoint pickles it
+    with pytest.raises(ValueError, match=r"stream 'foreach-1' \(foreach_rdd at .*test_checkpoint\.py:\d+\) cannot "
+                       r"be written to a checkpoint: the function .*<lambda> \(.*test_checkpoint\.py:\d+\): "
+                       r"the variable 'lock' it uses from its enclosing function \(a _thread\.lock\) cannot be "
+                       r"pickled \(TypeError: cannot pickle '_thread\.lock' object\)"):
         ssc.start()
     ssc.stop(stop_client=False)
 

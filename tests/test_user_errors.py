@@ -1,5 +1,6 @@
 """Errors that point at the user's code: a failure names the user's call and function with their files and
-lines, also from worker processes and for streams an operator made inside itself."""
+lines (also from worker processes and for streams an operator made inside itself), and a function that
+cannot be pickled is refused at start()."""
 from __future__ import annotations
 
 import functools
@@ -216,6 +217,51 @@ def test_a_graph_read_back_from_a_checkpoint_keeps_call_sites_and_file_names(ssc
     ((func, on_driver),) = recovered.user_functions
     assert func is not nested_parse and func.__code__.co_filename == __file__ and not on_driver
     assert [s.description for s in graph.outputs] == [f"pprint at {HERE}:{call_line + 1}"]
+
+
+LOCK = threading.Lock()
+
+
+@pytest.mark.parametrize("cluster", ["client", "process_client"])
+def test_a_function_that_cannot_be_pickled_is_refused_at_start_without_a_checkpoint(request, cluster):
+    lock = threading.Lock()
+    ssc = StreamingContext(request.getfixturevalue(cluster), 1, clock=ManualClock())
+    try:
+        numbers = ssc.queue_stream([[1]])
+        numbers.foreach_rdd(lambda rdd: lock)  # on the driver: never pickled without a checkpoint directory
+        locked, call_line = numbers.map(lambda x: (lock, x)), line()
+        locked.pprint()
+        with pytest.raises(ValueError) as ei:
+            ssc.start()
+        assert str(ei.value).startswith(
+            f"stream 'map-2' (map at {HERE}:{call_line}): the function "
+            f"{test_a_function_that_cannot_be_pickled_is_refused_at_start_without_a_checkpoint.__qualname__}."
+            f"<locals>.<lambda> ({HERE}:{call_line}) cannot be sent to the workers: the variable 'lock' it uses "
+            "from its enclosing function (a _thread.lock) cannot be pickled (TypeError: cannot pickle "
+            "'_thread.lock' object). Create such objects inside the function")
+        assert isinstance(ei.value.__cause__, TypeError)
+    finally:
+        ssc.stop(stop_client=False)
+
+
+def test_the_unpicklable_object_is_found_through_partials_helpers_and_globals(ssc):
+    def helper(x):
+        with LOCK:
+            return x
+
+    def add_checked(n, x):
+        return helper(x) + n
+
+    stream, call_line = ssc.queue_stream([[1]]).map(functools.partial(add_checked, 1)), line()
+    stream.pprint()
+    with pytest.raises(ValueError) as ei:
+        ssc.start()
+    assert str(ei.value).startswith(
+        f"stream 'map-1' (map at {HERE}:{call_line}): the function partial({add_checked.__qualname__}) "
+        f"({HERE}:{first_line(add_checked)}) cannot be sent to the workers: the partial's function (the function "
+        f"{describe(add_checked)}), the variable 'helper' it uses from its enclosing function (the function "
+        f"{describe(helper)}), the global 'LOCK' it uses (a _thread.lock) cannot be pickled (TypeError: cannot "
+        "pickle '_thread.lock' object)")
 
 
 def test_messages_about_odd_functions_never_raise():

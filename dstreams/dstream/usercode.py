@@ -1,4 +1,5 @@
-"""The user's code in a stream graph: which of the user's calls a failure came from.
+"""The user's code in a stream graph: which of the user's calls a failure came from, and the functions
+that could not be sent to the workers.
 
 Every stream knows the user's call that made it (``stream.call_site``, ``"map at wordcount.py:12"``) and
 the functions given to that call (``stream.user_functions``). A failed job's error is matched to them by
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .._util import exception_text
-from ..userfuncs import covers, defined_at, frame_text, user_frames
+from ..userfuncs import covers, defined_at, describe, frame_text, unpicklable, user_frames
 
 
 def upstream(stream) -> list:
@@ -77,3 +78,27 @@ def _task_call(key, streams, own) -> list[str]:
         if s.id == int(match["id"]) and getattr(s.ssc, "run_id", None) == match["run"]:
             return [] if s is own else [s.call_site or f"stream {s.label}"]
     return []
+
+
+def check_picklable(graph) -> None:
+    """Refuse to start when a function that runs on the workers cannot be pickled: Dask pickles each
+    batch's tasks with the functions in them, also for an in-process cluster."""
+    seen = set()
+    for stream in graph.streams:
+        for func, on_driver in getattr(stream, "user_functions", ()):
+            if on_driver or id(func) in seen:
+                continue
+            seen.add(id(func))
+            problem = unpicklable(func)
+            if problem is not None:
+                raise ValueError(
+                    f"stream {stream.label}: the function {describe(func)} cannot be sent to the workers: "
+                    f"{not_picklable(*problem)}. Create such objects inside the function (a connection: "
+                    "use a dstreams.ConnectionPool), or refer only to data that can be pickled"
+                ) from problem[1]
+
+
+def not_picklable(path, error) -> str:
+    """``"the global 'lock' it uses (a _thread.lock) cannot be pickled (TypeError: ...)"``."""
+    what = ", ".join(path) if path else "it"
+    return f"{what} cannot be pickled ({exception_text(error)})"
