@@ -6,7 +6,11 @@ What is here and why
   graphs are written; a dask without them is refused at import, naming the versions to install.
 - distributed: ``Client._scatter`` (a receiver stores a block on the worker it chooses), a worker's
   task states, the scheduler's unrunnable tasks and their restrictions (Kafka reads stranded when every
-  worker left), ``distributed.utils.sync``, and the spans' bookkeeping below.
+  worker left), ``distributed.utils.sync``, the spans' bookkeeping below, and a worker's "Compute Failed"
+  log record (the failed task's key is its first argument), which dstreams leaves out for its own tasks.
+- cloudpickle: the order in which it loads a function copied by value (the function, then its
+  ``__dict__``), which lets the user's functions keep their file names; checked by a round trip at first
+  use, without which tracebacks show "<dynamic-code>" as before.
 - kafka-python: the consumer's fetcher, where dstreams' record decoder plugs in (see the end); checked
   when the decoder is first imported (``import dstreams`` alone does not load kafka-python). Where they
   differ, the decoder stays off and kafka-python decodes records itself.
@@ -216,6 +220,32 @@ def lift_stranded_restrictions(scheduler, key_prefix: str) -> int:
             ts.loose_restrictions = False
             lifted += 1
     return lifted
+
+
+# ---------------------------------------------------------------------------------------------
+# distributed: a worker's log of a failed task ("Compute Failed"), for dstreams.scheduler.quiet
+
+#: the logger a worker logs a failed task on, and how that record's message starts; its first argument
+#: is the task's key (``Worker.execute``)
+WORKER_LOGGER = "distributed.worker"
+COMPUTE_FAILED = "Compute Failed"
+
+
+def failed_task_key(record):
+    """The key of the task that a worker's "Compute Failed" log record is about; None for another record."""
+    msg, args = record.msg, record.args
+    if isinstance(msg, str) and msg.startswith(COMPUTE_FAILED) and isinstance(args, tuple) and args:
+        return args[0]
+    return None
+
+
+def worker_task_span_names(worker, key) -> tuple:
+    """The names of the spans ``key`` runs in on ``worker`` (its ``span`` annotation), outermost first; ()
+    when the worker does not know the task or it has no span."""
+    ts = worker.state.tasks.get(key)
+    span = (getattr(ts, "annotations", None) or {}).get("span") if ts is not None else None
+    names = span.get("name") if isinstance(span, dict) else None
+    return tuple(names) if isinstance(names, (tuple, list)) else ()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -115,6 +115,8 @@ class StreamingContext(Lifecycle):
         self._terminated = threading.Event()
         self._failed = threading.Event()  # a batch failed under on_batch_failure="continue"
         self._error: BaseException | None = None
+        self._awaiting = self._awaiting_batches = 0  # threads in await_termination, run_batches (see _awaited)
+        self._awaiting_lock = threading.Lock()
         self.checkpoint_dir: str | None = None
         self.checkpoint_key = None
         self._restored = None

@@ -9,6 +9,7 @@ holds the fields these methods use.
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import threading
@@ -136,7 +137,8 @@ class Lifecycle:
     def _on_error(self, error, stop: bool = True):
         if self._error is None:
             self._error = error
-        logger.error("dstreams: %s", error)
+        # reported once: raised to whoever waits for it, else logged (nobody would see it otherwise)
+        logger.log(logging.DEBUG if self._handed_to_waiter(error, stop) else logging.ERROR, "dstreams: %s", error)
         self.runtime.bus.post("on_streaming_error", error)
         if not stop:  # on_batch_failure="continue": reported; await_termination raises it, batches go on
             self._failed.set()
@@ -223,10 +225,11 @@ class Lifecycle:
         batches until ``stop()``.
         """
         timeout = None if timeout is None else to_seconds(timeout, "await_termination(): timeout")
-        if self.on_batch_failure == "continue":
-            done = self._wait_stopped_or_failed(timeout)
-        else:
-            done = self._terminated.wait(timeout)
+        with self._awaited():
+            if self.on_batch_failure == "continue":
+                done = self._wait_stopped_or_failed(timeout)
+            else:
+                done = self._terminated.wait(timeout)
         if self._error is not None:
             if self.on_batch_failure == "stop" or self._terminated.is_set():
                 self._wait_stopped()
@@ -241,6 +244,28 @@ class Lifecycle:
                 break
             self._terminated.wait(left)
         return self._terminated.is_set()
+
+    @contextlib.contextmanager
+    def _awaited(self, batches: bool = False):
+        """Within this block, the caller waits for the context (``await_termination``) or, with ``batches``,
+        for a batch (``testing.run_batches``), and is given the failure: it is then not logged at ERROR too."""
+        kind = "_awaiting_batches" if batches else "_awaiting"
+        with self._awaiting_lock:
+            setattr(self, kind, getattr(self, kind) + 1)
+        try:
+            yield
+        finally:
+            with self._awaiting_lock:
+                setattr(self, kind, getattr(self, kind) - 1)
+
+    def _handed_to_waiter(self, error, stop: bool) -> bool:
+        """Whether a waiting thread is given ``error``: await_termination raises the first failure, and a
+        batch's waiter the failure that stopped the job scheduler (not a receiver's, nor under "continue")."""
+        if self._error is not error:
+            return False  # a later failure under on_batch_failure="continue": never raised
+        scheduler = self._scheduler
+        return bool(self._awaiting) or (stop and bool(self._awaiting_batches) and scheduler is not None
+                                        and scheduler.error is error)
 
     def _wait_stopped(self) -> None:
         """Wait until the stop that a failure started has finished, so that the caller who is given the

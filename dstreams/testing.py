@@ -47,7 +47,8 @@ def run_batches(ssc, n: int, timeout=60.0) -> list[int]:
         clock.advance(ssc.batch_interval)
         t = (clock.time_ms() // ssc.batch_ms) * ssc.batch_ms
         try:
-            ssc._scheduler.wait_for(t, timeout)
+            with ssc._awaited(batches=True):
+                ssc._scheduler.wait_for(t, timeout)
         except StreamingError:
             ssc._wait_stopped()  # the failure reaches the caller once the context is stopped and released
             raise

@@ -1,12 +1,14 @@
 """Errors that point at the user's code: a failure names the user's call and function with their files and
-lines (also from worker processes and for streams an operator made inside itself), and a function that
-cannot be pickled is refused at start()."""
+lines (also from worker processes and for streams an operator made inside itself), it is reported once,
+and a function that cannot be pickled is refused at start()."""
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 import sys
 import threading
+import time
 import traceback
 
 import cloudpickle
@@ -35,6 +37,28 @@ def parse(text):
 
 def checked_parse(text):
     return parse(text.strip())
+
+
+class Collect(logging.Handler):
+    """The records of one logger, whether or not it propagates: ``with Collect("distributed.worker") as got``."""
+
+    def __init__(self, name):
+        super().__init__(logging.DEBUG)
+        self.logger, self.records = logging.getLogger(name), []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def __enter__(self):
+        self.logger.addHandler(self)
+        return self.records
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+
+
+def compute_failed(records) -> list:
+    return [r for r in records if r.getMessage().startswith("Compute Failed")]
 
 
 class Failures(StreamingListener):
@@ -217,6 +241,80 @@ def test_a_graph_read_back_from_a_checkpoint_keeps_call_sites_and_file_names(ssc
     ((func, on_driver),) = recovered.user_functions
     assert func is not nested_parse and func.__code__.co_filename == __file__ and not on_driver
     assert [s.description for s in graph.outputs] == [f"pprint at {HERE}:{call_line + 1}"]
+
+
+def test_the_runs_failures_are_reported_once_while_awaited(ssc, client, caplog):
+    """While run_batches (or await_termination) waits, the error raised there is the one report: no ERROR
+    line of dstreams, and no "Compute Failed" of the workers for the run's tasks; other work is logged."""
+    with Collect("distributed.worker") as worker_records:
+        ssc.queue_stream([["1", "x"]]).map(parse).foreach_rdd(lambda rdd: rdd.collect())
+        with pytest.raises(BatchFailedError):
+            run_batches(ssc, 1)
+        assert compute_failed(worker_records) == []
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+        assert client.submit(parse, "y", pure=False).exception(timeout=30) is not None  # not the run's task
+        failed = compute_failed(worker_records)
+        assert len(failed) == 1 and failed[0].args[0].startswith("parse-")
+
+
+def test_a_failure_that_await_termination_raises_is_not_logged_as_well(ssc, caplog):
+    ssc.queue_stream([["x"]]).map(parse).foreach_rdd(lambda rdd: rdd.collect())
+    ssc.start()
+
+    def run_the_batch_once_awaited():
+        deadline = time.monotonic() + 30
+        while not ssc._awaiting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ssc.clock.advance(1)
+
+    threading.Thread(target=run_the_batch_once_awaited, daemon=True).start()
+    with pytest.raises(BatchFailedError, match="in map at"):
+        ssc.await_termination(30)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_under_continue_the_failures_no_waiter_is_given_are_logged(client, caplog):
+    """run_batches does not raise under on_batch_failure="continue", and await_termination raises the first
+    failure only: each failed batch is logged, once."""
+    ssc = StreamingContext(client, 1, clock=ManualClock(), on_batch_failure="continue")
+    try:
+        ssc.queue_stream([["x"], ["1"], ["y"]]).map(parse).foreach_rdd(lambda rdd: rdd.collect())
+        run_batches(ssc, 3)
+        with pytest.raises(BatchFailedError, match="'x'"):
+            ssc.await_termination(5)
+    finally:
+        ssc.stop(stop_client=False)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and "'x'" in errors[0] and "'y'" in errors[1], errors
+
+
+def test_a_failure_nobody_awaits_is_logged_once(ssc, caplog):
+    listener = Failures()
+    ssc.add_listener(listener)
+    with Collect("distributed.worker") as worker_records:
+        ssc.queue_stream([["1", "x"]]).map(parse).foreach_rdd(lambda rdd: rdd.collect())
+        ssc.start()
+        ssc.clock.advance(1)
+        assert listener.stopped.wait(30)
+    assert compute_failed(worker_records) == []
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [(r.name, r.getMessage()) for r in errors] == [("dstreams", f"dstreams: {listener.errors[0]}")]
+    assert "in map at" in errors[0].getMessage()
+
+
+def test_worker_processes_do_not_log_the_runs_failed_tasks(process_client):
+    ssc = StreamingContext(process_client, 1, clock=ManualClock())
+    try:
+        ssc.queue_stream([["1", "x"]]).map(parse).foreach_rdd(lambda rdd: rdd.collect())
+        with pytest.raises(BatchFailedError):
+            run_batches(ssc, 1)
+    finally:
+        ssc.stop(stop_client=False)
+    assert process_client.submit(parse, "y", pure=False).exception(timeout=30) is not None  # not the run's task
+    logged = [msg for logs in process_client.get_worker_logs().values() for _, msg in logs
+              if "Compute Failed" in msg]
+    assert any("parse-" in msg for msg in logged)
+    assert not [msg for msg in logged if ssc.run_id in msg]
 
 
 LOCK = threading.Lock()

@@ -8,7 +8,7 @@ computations under one span, tagged ``"dstreams"`` (the workers' metric keys the
 and :class:`SpanTrimmerPlugin` drops from it what the scheduler itself has forgotten. Dask's cache of
 task-key names (bounded, but at 100,000 keys that it keeps alive) is kept under
 :data:`KEY_CACHE_LIMIT` by the same plugin on the scheduler and :class:`KeyCacheTrimmerPlugin` on the
-workers.
+workers. The span also tells the workers which failed tasks not to log (see :mod:`.quiet`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from distributed import span
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from .. import _compat
+from .quiet import QuietFailuresPlugin
 
 logger = logging.getLogger("dstreams")
 
@@ -63,15 +64,17 @@ class KeyCacheTrimmerPlugin(WorkerPlugin):
 
 def batch_annotations(client) -> dict:
     """The Dask annotations for every computation of one run (pass to ``dask.annotate``): one new span,
-    nested in the caller's span if any. Registers :class:`SpanTrimmerPlugin` on the scheduler."""
+    nested in the caller's span if any. Registers :class:`SpanTrimmerPlugin` on the scheduler, and
+    :class:`KeyCacheTrimmerPlugin` and :class:`~.quiet.QuietFailuresPlugin` on the workers."""
     with span(SPAN_TAG):
         annotations = {"span": dask.get_annotations()["span"]}
-    for plugin, where in ((SpanTrimmerPlugin(), "the scheduler"), (KeyCacheTrimmerPlugin(), "the workers")):
+    plugins = ((SpanTrimmerPlugin(), "the memory of the scheduler will grow slowly with the number of batches"),
+               (KeyCacheTrimmerPlugin(), "the memory of the workers will grow slowly with the number of batches"),
+               (QuietFailuresPlugin(SPAN_TAG), "the workers log the run's failed tasks as well"))
+    for plugin, without in plugins:
         try:
             client.register_plugin(plugin, name=plugin.name)
         except Exception as exc:  # e.g. dstreams not installed there, or pickled plugins refused
-            logger.warning(
-                "dstreams: could not register the plugin %s (%s: %s); the memory of %s will grow slowly with "
-                "the number of batches: install dstreams where they run", plugin.name, type(exc).__name__, exc,
-                where)
+            logger.warning("dstreams: could not register the plugin %s (%s: %s); %s: install dstreams where they "
+                           "run", plugin.name, type(exc).__name__, exc, without)
     return annotations
