@@ -184,6 +184,21 @@ def test_a_failure_inside_a_composite_operator_names_the_users_call(ssc):
     assert "'reduce-by-key-" not in str(ei.value)
 
 
+def test_a_failure_while_saving_a_data_checkpoint_names_the_users_call(ssc, tmp_path):
+    def update(values, state):
+        raise ArithmeticError("state overflow")
+
+    ssc.checkpoint(str(tmp_path))
+    pairs = ssc.queue_stream([[("a", 1)]])
+    state, call_line = pairs.update_state_by_key(update).checkpoint(1), line()
+    state.foreach_rdd(lambda rdd: None)  # computes nothing: the data checkpoint is the first to compute the state
+    with pytest.raises(BatchFailedError) as ei:
+        run_batches(ssc, 1)
+    assert (f"(data checkpoint of stream 'update-state-by-key-1' (update_state_by_key at {HERE}:{call_line})): "
+            f"ArithmeticError: state overflow, in update ({HERE}:{first_line(update) + 1}), in update_state_by_key at "
+            f"{HERE}:{call_line} (the function {update.__qualname__} at {HERE}:{first_line(update)})") in str(ei.value)
+
+
 @pytest.mark.parametrize("cluster", ["client", "process_client"])
 def test_functions_sent_to_workers_keep_their_file_names(request, cluster):
     """A nested function is pickled by value (as any function of __main__ is): its traceback from the cluster

@@ -28,7 +28,9 @@ class Job:
         """What went wrong, for ``OutputOperationInfo.failure_reason`` and the batch's error."""
         if self.stream is None:
             return describe_failure(exc)
-        return explain(exc, upstream(self.stream), own=self.stream)
+        # an output operation's description names its call and function already; a data checkpoint's does not
+        own = self.stream if self.output_id >= 0 else None
+        return explain(exc, upstream(self.stream), own=own)
 
     def __repr__(self):
         return f"Job({self.description} @ {self.time_ms})"
