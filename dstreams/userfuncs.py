@@ -26,6 +26,9 @@ _LIBRARY_DIRS: tuple[str, ...] | None = None
 
 #: code objects of dstreams' decorator wrappers: never "the function the user called" (see call_site)
 WRAPPER_CODES: set = set()
+#: code objects of wrappers that say themselves which function the user called: ``code -> name(frame)``
+#: (the PySpark facade's methods, which all share one code object)
+CALL_NAMES: dict = {}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,8 +70,11 @@ def _function(obj):
     """The Python function behind ``obj`` (itself, a partial's or a bound method's), or None."""
     for _ in range(8):
         if isinstance(obj, types.FunctionType):
-            return obj
-        if isinstance(obj, functools.partial):
+            wrapped = obj.__dict__.get("__wrapped__")
+            if wrapped is None or not is_library_file(obj.__code__.co_filename):
+                return obj
+            obj = wrapped  # dstreams' own wrapper of the user's function (functools.wraps)
+        elif isinstance(obj, functools.partial):
             obj = obj.func
         elif isinstance(obj, types.MethodType):
             obj = obj.__func__
@@ -127,7 +133,12 @@ def call_site():
         code = frame.f_code
         if not in_package(code.co_filename):
             return called, code.co_filename, frame.f_lineno
-        if code not in WRAPPER_CODES:
+        if code in CALL_NAMES:
+            try:
+                called = CALL_NAMES[code](frame)
+            except Exception:  # noqa: BLE001 - the inner name then
+                pass
+        elif code not in WRAPPER_CODES:
             called = code.co_name
         frame = frame.f_back
     return called, None, None
@@ -200,7 +211,10 @@ def _reached(obj, limit: int = 200) -> list:
             stack.extend(o.keywords.values())
         elif isinstance(o, types.MethodType):
             stack.append(o.__func__)
-        elif isinstance(o, types.FunctionType) and not is_library_file(o.__code__.co_filename):
+        elif isinstance(o, types.FunctionType) and is_library_file(o.__code__.co_filename):
+            if "__wrapped__" in o.__dict__:  # dstreams' own wrapper of the user's function
+                stack.append(o.__dict__["__wrapped__"])
+        elif isinstance(o, types.FunctionType):
             out.append(o)
             g = o.__globals__
             stack.extend(v for v in (g.get(n) for n in _global_names(o.__code__))

@@ -158,6 +158,30 @@ def test_a_transform_function_that_raises_names_its_call(ssc):
         f"at {HERE}:{call_line} (the function {pick.__qualname__} at {HERE}:{first_line(pick)})")
 
 
+def test_the_pyspark_facade_names_pysparks_calls(client):
+    from dstreams.pyspark import SparkContext
+    from dstreams.pyspark import StreamingContext as PySparkStreamingContext
+
+    inner = StreamingContext(client, 1, clock=ManualClock())
+    ssc = PySparkStreamingContext(SparkContext(master=client), jssc=inner)
+    try:
+        lines = ssc.queueStream([["1", "x"]])
+        window_line = line() + 2
+        with pytest.raises(ValueError) as ei:
+            lines.map(lambda x: (x, 1)).reduceByKeyAndWindow(operator.add, None, 1.5)
+        numbers, map_line = lines.map(parse), line()
+        _, output_line = numbers.foreachRDD(lambda rdd: rdd.collect()), line()
+        with pytest.raises(BatchFailedError) as failed:
+            run_batches(inner, 1)
+    finally:
+        inner.stop(stop_client=False)
+    assert f"of stream 'reduce-by-key-2' (made by reduceByKeyAndWindow at {HERE}:{window_line})" in str(ei.value)
+    assert (f"failed in output operation 0 (foreachRDD at {HERE}:{output_line} (the function "
+            f"{test_the_pyspark_facade_names_pysparks_calls.__qualname__}.<locals>.<lambda> at {HERE}:{output_line})): "
+            f"ValueError: invalid literal for int() with base 10: 'x', in parse ({HERE}:{first_line(parse) + 1}), in "
+            f"map at {HERE}:{map_line} (the function parse at {HERE}:{first_line(parse)})") in str(failed.value)
+
+
 def bad_add(a, b):
     if min(a, b) < 0:  # whichever order the values come in
         raise ValueError(f"negative count {min(a, b)}")

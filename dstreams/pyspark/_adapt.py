@@ -14,6 +14,7 @@ import ast
 import functools
 import inspect
 
+from .. import userfuncs
 from ..shuffle import portable_hash
 
 #: names a PySpark signature's defaults may use
@@ -140,9 +141,15 @@ def method(entry: Entry, attribute: str):
 
     run.__name__ = run.__qualname__ = entry.name
     run.__signature__ = sig
+    userfuncs.CALL_NAMES.setdefault(run.__code__, _called)  # streams are made by the user's PySpark call
     run.__doc__ = f"PySpark's ``{entry.signature_text}``: dstreams' ``{entry.call_text}``." + (
         f"\n\n{entry.note}" if entry.note else "")
     return run
+
+
+def _called(frame) -> str:
+    """The PySpark name a frame of a facade method runs: the call that made a stream, for messages."""
+    return frame.f_locals["entry"].name
 
 
 def install(cls, entries, attribute: str):
