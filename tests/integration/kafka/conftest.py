@@ -11,3 +11,24 @@ def kssc(client):
     ssc = StreamingContext(client, batch_interval=1, clock=ManualClock())
     yield ssc
     ssc.stop(stop_client=False)
+
+
+def _close_pooled_clients(dask_worker=None):
+    from dstreams.plugins import worker_plugin
+
+    plugin = worker_plugin(dask_worker)
+    if plugin is not None:
+        plugin.producers.close_all()
+        plugin.consumers.close_all()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kafka_clients_closed_after_each_module(client):
+    """Close the Kafka clients this module's streams and sinks left pooled on the session's workers: a
+    pooled producer whose topic a test deleted keeps its kafka-python network thread busy, which would
+    slow every later test of the session."""
+    yield
+    from dstreams.sources.kafka import sink
+
+    client.run(_close_pooled_clients)
+    sink._POOL.close_all()
