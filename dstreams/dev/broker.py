@@ -363,6 +363,12 @@ class DevBroker:
             self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=10_000)
         return self._admin
 
+    def close_clients(self) -> None:
+        """Close the producer and admin client this object keeps for :meth:`produce` and topic calls; they
+        are made again when next needed. A kafka-python producer left open after its topic was deleted
+        keeps its network thread busy."""
+        self._close_clients()
+
     def _close_clients(self) -> None:
         for client in (self._producer, self._admin):
             if client is not None:

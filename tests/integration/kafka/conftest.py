@@ -23,12 +23,13 @@ def _close_pooled_clients(dask_worker=None):
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _kafka_clients_closed_after_each_module(client):
-    """Close the Kafka clients this module's streams and sinks left pooled on the session's workers: a
-    pooled producer whose topic a test deleted keeps its kafka-python network thread busy, which would
-    slow every later test of the session."""
+def _kafka_clients_closed_after_each_module(client, kafka_broker):
+    """Close the Kafka clients this module's streams, sinks and produce() calls left open (pooled on the
+    session's workers, or kept by the session's broker object): a producer whose topic a test deleted
+    keeps its kafka-python network thread busy, which would slow every later test of the session."""
     yield
     from dstreams.sources.kafka import sink
 
     client.run(_close_pooled_clients)
     sink._POOL.close_all()
+    kafka_broker.close_clients()
